@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * kproxy ABI: every map key and value, limit, pin name and event shared by
+ * the BPF programs and user space is defined here, once. Fixed-width types,
+ * explicit padding, sizes asserted.
+ */
+#ifndef KPROXY_H
+#define KPROXY_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define KP_PIN_DIR_DEFAULT	"/sys/fs/bpf/kproxy"
+#define KP_CTL_SOCK_DEFAULT	"/run/kproxy/kproxyd.sock"
+#define KP_CONF_DEFAULT		"/etc/kproxy/kproxy.conf"
+
+/* Map names; with LIBBPF_PIN_BY_NAME they are also the pin file names. */
+#define KP_MAP_SOCKS		"kp_socks"
+#define KP_MAP_CONNS		"kp_conns"
+#define KP_MAP_STATS		"kp_stats"
+#define KP_MAP_EVENTS		"kp_events"
+#define KP_MAP_EVLOST		"kp_evlost"
+
+#ifndef KP_MAX_PROXIES
+#define KP_MAX_PROXIES		64
+#endif
+#ifndef KP_MAX_SOCKS
+#define KP_MAX_SOCKS		131072	/* two sockets per proxied connection */
+#endif
+#ifndef KP_EVENTS_SIZE
+#define KP_EVENTS_SIZE		(256 * 1024)
+#endif
+#define KP_NAME_LEN		32
+/* Default bound on bytes queued in the kernel for one direction of one connection. */
+#define KP_BACKLOG_DEFAULT	(4U << 20)
+
+/* kp_conns value flags */
+#define KP_SIDE_CLIENT		0x1	/* this socket is the accepted client */
+#define KP_SIDE_BACKEND		0x2	/* this socket is the backend connection */
+#define KP_SIDE_BASE_SET	0x4	/* peer_base holds the peer's write_seq at first redirect */
+
+/*
+ * One entry per proxied socket, keyed by its socket cookie. The counters
+ * describe data arriving on this socket (the direction this socket -> peer).
+ *
+ * Ordering and backpressure: the verdict redirects an skb to the peer only
+ * when every byte it handed to user space before (passed_bytes) has been
+ * written to the peer by kproxyd (user_fwd_bytes), and the peer's kernel
+ * queue (bytes redirected but not yet in its TCP write queue) is below
+ * backlog_limit. Otherwise it returns SK_PASS: the skb is queued on this
+ * socket, charged to its receive buffer (so TCP closes the window), and
+ * kproxyd forwards it when the peer can take it.
+ */
+struct kp_conn {
+	__u64 peer_cookie;	/* 0: no peer (yet) */
+	__u64 conn_id;		/* kproxyd's connection number */
+	__u32 proxy_id;		/* index into kp_stats */
+	__u32 flags;		/* KP_SIDE_* */
+	__u32 backlog_limit;	/* bytes; 0 means KP_BACKLOG_DEFAULT */
+	__u32 peer_base;	/* peer's tcp write_seq before the first redirect */
+	/* written by BPF */
+	__u64 rx_bytes;		/* data bytes seen by the verdict */
+	__u64 rx_skbs;
+	__u64 redir_bytes;	/* moved to the peer inside the kernel */
+	__u64 redir_skbs;
+	__u64 passed_bytes;	/* handed to kproxyd (ordering, backpressure, no peer) */
+	__u64 redir_fail;	/* bpf_sk_redirect_hash refused */
+	__u64 no_peer;		/* skbs that found no peer socket */
+	__u64 backlog_hits;	/* skbs passed because the peer's queue was full */
+	/* written by kproxyd */
+	__u64 user_fwd_bytes;	/* passed bytes kproxyd has written to the peer */
+};
+
+/* Per-proxy counters, BPF_MAP_TYPE_PERCPU_ARRAY indexed by proxy id. */
+struct kp_proxy_stats {
+	__u64 rx_bytes;
+	__u64 rx_skbs;
+	__u64 redir_bytes;
+	__u64 redir_skbs;
+	__u64 passed_bytes;
+	__u64 passed_skbs;
+	__u64 redir_fail;
+	__u64 no_peer;
+	__u64 backlog_hits;
+	__u64 fin_dropped;	/* zero-length FIN skbs (kproxyd forwards the FIN) */
+	__u64 no_conn;		/* skbs on a socket with no kp_conns entry */
+};
+
+/* Events carried through the kp_events ring buffer. */
+enum kp_event_type {
+	KP_EV_CONN_OPEN = 1,	/* kproxyd paired a client with a backend */
+	KP_EV_CONN_CLOSE,	/* both sides closed; a/b hold bytes each way */
+	KP_EV_BACKEND_FAIL,	/* connect to a backend failed; err holds errno */
+	KP_EV_DROP,		/* the dataplane could not redirect; reason says why */
+	KP_EV_FALLBACK,		/* connection proxied in user space (reason says why) */
+	KP_EV_PROXY_ADD,
+	KP_EV_PROXY_DEL,
+	KP_EV_REJECT,		/* client refused (max connections) */
+	KP_EV_MAX,
+};
+
+enum kp_drop_reason {
+	KP_DR_NONE = 0,
+	KP_DR_REDIRECT_FAIL,	/* bpf_sk_redirect_hash failed: peer gone */
+	KP_DR_NO_PEER,		/* no peer socket in kp_socks */
+	KP_DR_NO_CONN,		/* socket has no kp_conns entry */
+	KP_DR_INSERT_FAIL,	/* socket could not enter the sockhash */
+	KP_DR_MAX,
+};
+
+struct kp_event {
+	__u64 ts_ns;		/* CLOCK_MONOTONIC */
+	__u64 conn_id;
+	__u64 cookie;
+	__u64 a;		/* type-specific: bytes client->backend */
+	__u64 b;		/* type-specific: bytes backend->client */
+	__u32 type;		/* enum kp_event_type */
+	__u32 proxy_id;
+	__s32 err;		/* errno or enum kp_drop_reason */
+	__u16 family;		/* AF_INET/AF_INET6 of addr/peer */
+	__u16 port;		/* host order */
+	__u8 addr[16];		/* client or backend address */
+	__u16 peer_port;
+	__u8 pad[6];
+	__u8 peer_addr[16];
+};
+
+#ifndef __VMLINUX_H__
+_Static_assert(sizeof(struct kp_conn) == 136, "kp_conn ABI size");
+_Static_assert(sizeof(struct kp_proxy_stats) == 88, "kp_proxy_stats ABI size");
+_Static_assert(sizeof(struct kp_event) == 96, "kp_event ABI size");
+#endif
+
+#endif /* KPROXY_H */
