@@ -18,6 +18,7 @@
 /* Map names; with LIBBPF_PIN_BY_NAME they are also the pin file names. */
 #define KP_MAP_SOCKS		"kp_socks"
 #define KP_MAP_CONNS		"kp_conns"
+#define KP_MAP_FWD		"kp_fwd"
 #define KP_MAP_STATS		"kp_stats"
 #define KP_MAP_EVENTS		"kp_events"
 #define KP_MAP_EVLOST		"kp_evlost"
@@ -68,8 +69,15 @@ struct kp_conn {
 	__u64 redir_fail;	/* bpf_sk_redirect_hash refused */
 	__u64 no_peer;		/* skbs that found no peer socket */
 	__u64 backlog_hits;	/* skbs passed because the peer's queue was full */
-	/* written by kproxyd */
-	__u64 user_fwd_bytes;	/* passed bytes kproxyd has written to the peer */
+};
+
+/*
+ * kp_fwd: per socket cookie, the passed bytes kproxyd has already written to
+ * the peer. Only kproxyd writes it (a map of its own, so that its updates
+ * never race with the BPF counters in kp_conns); the verdict reads it.
+ */
+struct kp_fwd {
+	__u64 user_fwd_bytes;
 };
 
 /* Per-proxy counters, BPF_MAP_TYPE_PERCPU_ARRAY indexed by proxy id. */
@@ -127,7 +135,7 @@ struct kp_event {
 };
 
 #ifndef __VMLINUX_H__
-_Static_assert(sizeof(struct kp_conn) == 136, "kp_conn ABI size");
+_Static_assert(sizeof(struct kp_conn) == 96, "kp_conn ABI size");
 _Static_assert(sizeof(struct kp_proxy_stats) == 88, "kp_proxy_stats ABI size");
 _Static_assert(sizeof(struct kp_event) == 96, "kp_event ABI size");
 #endif

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * libkproxy: the loader library. Opens the BPF skeletons, loads and pins the
+ * maps under a pin directory (reusing maps a previous kproxyd left there),
+ * attaches the programs, and probes what the running kernel can do.
+ *
+ * Functions return 0 or -errno; functions returning a pointer return NULL and
+ * set errno. Messages go through libkproxy's print callback.
+ */
+#ifndef LIBKPROXY_H
+#define LIBKPROXY_H
+
+#include <stdbool.h>
+#include <stdarg.h>
+#include <linux/types.h>
+#include "kproxy.h"
+
+struct kp_dataplane;
+
+struct kp_dp_opts {
+	const char *pin_dir;	/* NULL: KP_PIN_DIR_DEFAULT */
+};
+
+enum kp_log_level { KP_LOG_WARN, KP_LOG_INFO, KP_LOG_DEBUG };
+typedef void (*kp_print_fn)(enum kp_log_level level, const char *fmt, va_list ap);
+
+/** kp_set_print() - route libkproxy's and libbpf's messages (libbpf's one level quieter). */
+void kp_set_print(kp_print_fn fn);
+
+/**
+ * kp_dp_open() - load the proxy dataplane, pin its maps, attach the verdict.
+ * Returns NULL with errno set; the cause has been printed in one sentence.
+ */
+struct kp_dataplane *kp_dp_open(const struct kp_dp_opts *opts);
+/** kp_dp_close() - drop our references; pinned maps stay for the next kproxyd. */
+void kp_dp_close(struct kp_dataplane *dp);
+/** kp_dp_unpin() - remove the pins (after the last user is gone). */
+int kp_dp_unpin(const char *pin_dir);
+
+int kp_dp_map_fd(struct kp_dataplane *dp, const char *name);
+
+/** kp_sock_cookie() - the socket cookie of @fd, the key of every per-socket map. */
+int kp_sock_cookie(int fd, __u64 *cookie);
+
+/**
+ * kp_dp_conn_add() - describe a socket (kp_conns, kp_fwd), then put it in
+ * kp_socks. From then on its data goes through the verdict.
+ */
+int kp_dp_sock_add(struct kp_dataplane *dp, int fd, __u64 cookie, const struct kp_conn *c);
+/** kp_dp_sock_del() - forget a socket: sockhash entry (if any) and its descriptions. */
+void kp_dp_sock_del(struct kp_dataplane *dp, __u64 cookie);
+int kp_dp_conn_get(struct kp_dataplane *dp, __u64 cookie, struct kp_conn *c);
+int kp_dp_fwd_set(struct kp_dataplane *dp, __u64 cookie, __u64 user_fwd_bytes);
+/** kp_dp_stats() - the per-CPU counters of @proxy_id, summed. */
+int kp_dp_stats(struct kp_dataplane *dp, __u32 proxy_id, struct kp_proxy_stats *out);
+int kp_dp_stats_reset(struct kp_dataplane *dp, __u32 proxy_id);
+/** kp_dp_emit() - put a user-space event into the kp_events ring. */
+int kp_dp_emit(struct kp_dataplane *dp, struct kp_event *ev);
+__u64 kp_dp_events_lost(struct kp_dataplane *dp);
+
+/* Kernel features and what each enables in kproxy. */
+enum kp_feature {
+	KP_FEAT_SOCKMAP,
+	KP_FEAT_SOCKHASH,
+	KP_FEAT_SK_SKB,
+	KP_FEAT_SK_MSG,
+	KP_FEAT_SOCKOPS,
+	KP_FEAT_CGROUP_SOCK_ADDR,
+	KP_FEAT_XDP,
+	KP_FEAT_RINGBUF,
+	KP_FEAT_SYSCALL_PROG,
+	KP_FEAT_KTLS,
+	KP_FEAT_KCM,
+	KP_FEAT_QUIC,
+	KP_FEAT_BPF_CRYPTO,
+	KP_FEAT_MAX,
+};
+
+struct kp_feature_info {
+	const char *name;	/* short key, e.g. "sockhash" */
+	const char *enables;	/* what it enables in kproxy */
+	bool present;
+	char detail[96];	/* why not, when absent */
+};
+
+/** kp_probe_features() - probe the running kernel; needs CAP_BPF for the BPF probes. */
+int kp_probe_features(struct kp_feature_info info[KP_FEAT_MAX]);
+
+#endif

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * kproxyd: the node agent. It owns the listeners, accepts clients, connects
+ * to backends, hands each pair of sockets to the kernel dataplane and looks
+ * after the ends of connections (FIN, reset, close), which the kernel does not
+ * forward.
+ *
+ * Threading model: one thread, one epoll loop. Nothing blocks: connects are
+ * non-blocking with a deadline, the control socket answers one request per
+ * connection, and the few bytes the kernel hands back (SK_PASS: ordering,
+ * backpressure, no peer yet) are relayed with non-blocking reads and writes.
+ * Steady-state data never reaches this process.
+ */
+#ifndef KPROXYD_H
+#define KPROXYD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <json-c/json.h>
+
+#include "kproxy.h"
+#include "libkproxy.h"
+#include "log.h"
+#include "uri.h"
+
+#define KPD_MAX_BACKENDS	16
+#define KPD_RELAY_BUF		(64 * 1024)
+#define KPD_CONNECT_TIMEOUT_MS	3000
+#define KPD_MAX_CONNS_DEFAULT	10000
+
+enum ev_type { EV_LISTENER = 1, EV_SIDE, EV_CTL_LISTEN, EV_SIGNAL };
+
+struct ev_src {
+	int type;
+};
+
+struct list_head {
+	struct list_head *next, *prev;
+};
+
+#define LIST_INIT(h)	do { (h)->next = (h); (h)->prev = (h); } while (0)
+#define container_of(p, t, m)	((t *)((char *)(p) - offsetof(t, m)))
+
+static inline void list_add_tail(struct list_head *n, struct list_head *h)
+{
+	n->prev = h->prev;
+	n->next = h;
+	h->prev->next = n;
+	h->prev = n;
+}
+
+static inline void list_del_init(struct list_head *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	LIST_INIT(n);
+}
+
+static inline bool list_empty(const struct list_head *h)
+{
+	return h->next == h;
+}
+
+enum balance { BAL_RR = 0, BAL_HASH };
+
+struct proxy_cfg {
+	char name[KP_NAME_LEN];
+	struct kp_uri listen;
+	struct kp_uri backends[KPD_MAX_BACKENDS];
+	int nbackends;
+	int balance;
+	unsigned int max_conns;
+	unsigned int connect_timeout_ms;
+	unsigned int backlog;		/* bytes, bound of the kernel queue per direction */
+	int rcvbuf;			/* 0: kernel default */
+};
+
+struct proxy {
+	struct ev_src ev;		/* EV_LISTENER */
+	struct proxy_cfg cfg;
+	__u32 id;			/* kp_stats slot */
+	int lfd;
+	unsigned int rr_next;
+	unsigned int nconns;
+	bool deleted;			/* draining: no listener, ends with its last connection */
+	struct list_head conns;
+	struct list_head node;
+	/* counters kept by kproxyd */
+	__u64 accepted, rejected, backend_fail, closed, resets, fallbacks;
+	__u64 user_bytes;		/* bytes relayed in user space (passed by the verdict) */
+};
+
+enum conn_state { CONN_CONNECTING = 1, CONN_ACTIVE, CONN_DEAD };
+
+struct side {
+	struct ev_src ev;		/* EV_SIDE */
+	struct conn *conn;
+	int idx;			/* 0 client, 1 backend */
+	int fd;
+	__u64 cookie;
+	bool in_map;			/* in kp_socks */
+	bool eof;			/* this socket sent its FIN */
+	bool fin_fwd;			/* ...and we passed it on to the peer */
+	bool blocked;			/* relay waits: peer full or kernel queue not drained */
+	__u32 events;			/* epoll interest */
+	char *buf;			/* bytes read from this side, not yet written to the peer */
+	size_t len, off;
+	__u64 fwd;			/* bytes of this side kproxyd wrote to the peer */
+	__u64 out_base;			/* bytes_acked + SIOCOUTQ of this socket at pairing */
+};
+
+struct conn {
+	__u64 id;
+	struct proxy *px;
+	struct side s[2];
+	int state;
+	int backend;			/* index of the backend tried now */
+	int attempts;
+	__u64 deadline_ms;
+	__u64 opened_ms;
+	struct sockaddr_storage caddr, baddr;
+	bool ticking;			/* on the tick list: needs a look every millisecond */
+	struct list_head node;		/* proxy's conns */
+	struct list_head tick;
+};
+
+struct kpd {
+	int epfd;
+	struct kp_dataplane *dp;
+	const char *conf_path;
+	const char *ctl_path;
+	const char *pin_dir;
+	struct ev_src ctl_ev;
+	int ctl_fd;
+	struct ev_src sig_ev;
+	int sig_fd;
+	struct list_head proxies;
+	struct list_head ticks;
+	struct list_head dead;		/* connections freed after the current batch of events */
+	struct list_head dead_proxies;
+	__u64 next_conn_id;
+	__u32 ids_used[KP_MAX_PROXIES];
+	bool stop;
+};
+
+extern struct kpd kpd;
+
+/* main.c */
+__u64 now_ms(void);
+/* ep_set() - add @fd to epoll or change its interest; *cur remembers what is set. */
+int ep_set(int fd, struct ev_src *ev, __u32 *cur, __u32 want);
+#define EP_REGISTERED	(1U << 31)
+void emit_event(int type, struct proxy *px, struct conn *c, int err);
+
+/* config.c */
+int proxy_cfg_parse(int argc, char **argv, struct proxy_cfg *cfg, char *err, size_t errlen);
+int config_load(const char *path, struct proxy_cfg **cfgs, int *n, char *err, size_t errlen);
+
+/* proxy.c */
+int proxy_add(const struct proxy_cfg *cfg, char *err, size_t errlen);
+int proxy_del(const char *name, char *err, size_t errlen);
+struct proxy *proxy_find(const char *name);
+void proxy_accept(struct proxy *px);
+void proxy_maybe_free(struct proxy *px);
+json_object *proxy_json(struct proxy *px, bool stats);
+
+/* conn.c */
+void conn_start(struct proxy *px, int cfd, const struct sockaddr_storage *ca);
+void conn_event(struct side *s, __u32 events);
+void conn_tick(struct conn *c);
+void conn_abort(struct conn *c, bool reset);
+void conn_bytes(struct conn *c, __u64 out[2]);
+json_object *conn_json(struct conn *c);
+
+/* ctl.c */
+int ctl_open(const char *path);
+void ctl_accept(void);
+void ctl_close(void);
+
+#endif
