@@ -1,0 +1,586 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * kproxyctl [OPTIONS] OBJECT {COMMAND | help}, in bpftool's grammar: a command
+ * table per object, prefix matching, -j/--json and -p/--pretty everywhere,
+ * errors as {"error": ...} in JSON mode. Text output is made from the same
+ * JSON object the daemon answers, so the two cannot drift apart.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <json-c/json.h>
+
+#include "kproxy.h"
+#include "libkproxy.h"
+#include "uri.h"
+
+/* Exit codes scripts can use. */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_NODAEMON = 3, EXIT_PERM = 4 };
+
+static bool json_out, pretty;
+static const char *ctl_path = KP_CTL_SOCK_DEFAULT;
+static const char *pin_dir = KP_PIN_DIR_DEFAULT;
+static int argc_g;
+static char **argv_g;
+
+struct cmd {
+	const char *name;
+	int (*func)(int argc, char **argv);
+};
+
+#define NEXT_ARG()	({ argc--; argv++; })
+#define REQ_ARGS(n)	({ if (argc < (n)) { return usage_err("expected more arguments"); } })
+
+static int usage_err(const char *msg);
+
+static void print_json(json_object *o)
+{
+	printf("%s\n", json_object_to_json_string_ext(o, pretty ? JSON_C_TO_STRING_PRETTY |
+						     JSON_C_TO_STRING_SPACED : JSON_C_TO_STRING_PLAIN));
+}
+
+static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(int code, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (json_out) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "error", json_object_new_string(buf));
+		print_json(o);
+		json_object_put(o);
+	} else {
+		fprintf(stderr, "kproxyctl: %s\n", buf);
+	}
+	return code;
+}
+
+static int usage_err(const char *msg)
+{
+	return fail(EXIT_USAGE, "%s; try 'kproxyctl help'", msg);
+}
+
+/* Send argv to kproxyd, return its JSON answer or NULL (message printed, *code set). */
+static json_object *request(int argc, char **argv, int *code)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	json_object *req = json_object_new_object(), *arr = json_object_new_array(), *ans, *err;
+	const char *txt;
+	char *buf = NULL;
+	size_t got = 0, cap = 0;
+	ssize_t n;
+	int fd, i;
+
+	for (i = 0; i < argc; i++)
+		json_object_array_add(arr, json_object_new_string(argv[i]));
+	json_object_object_add(req, "argv", arr);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ctl_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		if (errno == EACCES)
+			*code = fail(EXIT_PERM, "cannot reach kproxyd at %s: permission denied; "
+				     "the control socket is for root", ctl_path);
+		else
+			*code = fail(EXIT_NODAEMON, "cannot reach kproxyd at %s: %s; is kproxyd "
+				     "running? (start it with 'kproxyd', or give its socket with -s)",
+				     ctl_path, strerror(errno));
+		json_object_put(req);
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	txt = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	if (send(fd, txt, strlen(txt), MSG_NOSIGNAL) < 0 || send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
+		*code = fail(EXIT_NODAEMON, "kproxyd closed the control socket: %s", strerror(errno));
+		close(fd);
+		json_object_put(req);
+		return NULL;
+	}
+	json_object_put(req);
+	for (;;) {
+		if (got + 4096 > cap) {
+			cap = cap ? cap * 2 : 65536;
+			buf = realloc(buf, cap + 1);
+			if (!buf) {
+				close(fd);
+				*code = fail(EXIT_FAIL, "out of memory");
+				return NULL;
+			}
+		}
+		n = recv(fd, buf + got, cap - got, 0);
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	ans = json_tokener_parse(buf);
+	free(buf);
+	if (!ans) {
+		*code = fail(EXIT_FAIL, "kproxyd sent no answer (it may have stopped)");
+		return NULL;
+	}
+	if (json_object_object_get_ex(ans, "error", &err)) {
+		*code = fail(strstr(json_object_get_string(err), "root only") ? EXIT_PERM : EXIT_FAIL,
+			     "%s", json_object_get_string(err));
+		json_object_put(ans);
+		return NULL;
+	}
+	*code = EXIT_OK;
+	return ans;
+}
+
+static const char *jstr(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "-";
+}
+
+static long long jint(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
+}
+
+static void print_proxy_text(json_object *px)
+{
+	json_object *b;
+	size_t i;
+
+	printf("%s: listen %s backend", jstr(px, "name"), jstr(px, "listen"));
+	if (json_object_object_get_ex(px, "backends", &b))
+		for (i = 0; i < json_object_array_length(b); i++)
+			printf(" %s", json_object_get_string(json_object_array_get_idx(b, i)));
+	printf(" balance %s max_conns %lld\n\tstate %s  conns %lld  id %lld\n",
+	       jstr(px, "balance"), jint(px, "max_conns"), jstr(px, "state"), jint(px, "conns"),
+	       jint(px, "id"));
+}
+
+static int run_and_print(int argc, char **argv, void (*text)(json_object *))
+{
+	json_object *ans;
+	int code;
+
+	ans = request(argc, argv, &code);
+	if (!ans)
+		return code;
+	if (json_out)
+		print_json(ans);
+	else
+		text(ans);
+	json_object_put(ans);
+	return EXIT_OK;
+}
+
+static void proxies_text(json_object *ans)
+{
+	json_object *arr;
+	size_t i;
+
+	if (json_object_object_get_ex(ans, "proxies", &arr))
+		for (i = 0; i < json_object_array_length(arr); i++)
+			print_proxy_text(json_object_array_get_idx(arr, i));
+}
+
+static void ok_text(json_object *ans)
+{
+}
+
+static int do_proxy_add(int argc, char **argv)
+{
+	char *args[256] = { "proxy", "add" };
+
+	REQ_ARGS(1);
+	if (argc > 254)
+		return usage_err("too many arguments");
+	memcpy(args + 2, argv, argc * sizeof(*argv));
+	return run_and_print(argc + 2, args, proxies_text);
+}
+
+static int do_proxy_del(int argc, char **argv)
+{
+	char *args[] = { "proxy", "del", argc ? argv[0] : NULL };
+
+	if (argc != 1)
+		return usage_err("'proxy del' takes one NAME");
+	return run_and_print(3, args, ok_text);
+}
+
+static int do_proxy_show(int argc, char **argv)
+{
+	char *args[] = { "proxy", "show", argc ? argv[0] : NULL };
+
+	if (argc > 1)
+		return usage_err("'proxy show' takes at most one NAME");
+	return run_and_print(2 + argc, args, proxies_text);
+}
+
+static void stats_text(json_object *ans)
+{
+	json_object *arr, *px, *k, *d;
+	size_t i;
+
+	if (!json_object_object_get_ex(ans, "proxies", &arr))
+		return;
+	for (i = 0; i < json_object_array_length(arr); i++) {
+		px = json_object_array_get_idx(arr, i);
+		printf("%s: conns %lld\n", jstr(px, "name"), jint(px, "conns"));
+		if (json_object_object_get_ex(px, "kernel", &k))
+			printf("\tkernel:  rx %lld bytes %lld skbs  redirected %lld bytes %lld skbs\n"
+			       "\t         passed to kproxyd %lld bytes %lld skbs  (backlog %lld, "
+			       "no peer %lld)\n\t         redirect failures %lld  fin %lld\n",
+			       jint(k, "rx_bytes"), jint(k, "rx_skbs"), jint(k, "redir_bytes"),
+			       jint(k, "redir_skbs"), jint(k, "passed_bytes"), jint(k, "passed_skbs"),
+			       jint(k, "backlog_hits"), jint(k, "no_peer"), jint(k, "redir_fail"),
+			       jint(k, "fin_dropped"));
+		if (json_object_object_get_ex(px, "daemon", &d))
+			printf("\tkproxyd: accepted %lld  rejected %lld  closed %lld  resets %lld  "
+			       "backend failures %lld\n\t         user-space fallbacks %lld  relayed "
+			       "in user space %lld bytes\n",
+			       jint(d, "accepted"), jint(d, "rejected"), jint(d, "closed"),
+			       jint(d, "resets"), jint(d, "backend_fail"), jint(d, "fallbacks"),
+			       jint(d, "user_bytes"));
+	}
+	printf("events lost: %lld\n", jint(ans, "events_lost"));
+}
+
+static int do_stats(int argc, char **argv)
+{
+	char *args[] = { "stats", argc ? argv[0] : NULL };
+
+	if (argc > 1)
+		return usage_err("'stats' takes at most one NAME");
+	return run_and_print(1 + argc, args, stats_text);
+}
+
+static void conns_text(json_object *ans)
+{
+	json_object *arr, *c;
+	size_t i;
+
+	if (!json_object_object_get_ex(ans, "conns", &arr))
+		return;
+	printf("%-6s %-10s %-28s %-28s %-12s %-6s %14s %14s\n", "ID", "PROXY", "CLIENT", "BACKEND",
+	       "STATE", "PATH", "TO_BACKEND", "TO_CLIENT");
+	for (i = 0; i < json_object_array_length(arr); i++) {
+		c = json_object_array_get_idx(arr, i);
+		printf("%-6lld %-10s %-28s %-28s %-12s %-6s %14lld %14lld\n", jint(c, "id"),
+		       jstr(c, "proxy"), jstr(c, "client"), jstr(c, "backend"), jstr(c, "state"),
+		       jstr(c, "path"), jint(c, "bytes_to_backend"), jint(c, "bytes_to_client"));
+	}
+}
+
+static int do_conn_show(int argc, char **argv)
+{
+	char *args[] = { "conn", "show", argc ? argv[0] : NULL };
+
+	if (argc > 1)
+		return usage_err("'conn show' takes at most one NAME");
+	return run_and_print(2 + argc, args, conns_text);
+}
+
+static int do_feature(int argc, char **argv)
+{
+	struct kp_feature_info fi[KP_FEAT_MAX];
+	json_object *o = json_object_new_object();
+	int i;
+
+	if (argc)
+		return usage_err("'feature' takes no arguments");
+	libbpf_set_print(NULL);
+	kp_probe_features(fi);
+	for (i = 0; i < KP_FEAT_MAX; i++) {
+		json_object *f = json_object_new_object();
+
+		json_object_object_add(f, "present", json_object_new_boolean(fi[i].present));
+		json_object_object_add(f, "enables", json_object_new_string(fi[i].enables));
+		if (!fi[i].present)
+			json_object_object_add(f, "missing", json_object_new_string(fi[i].detail));
+		json_object_object_add(o, fi[i].name, f);
+		if (!json_out)
+			printf("%-18s %-4s %s%s%s\n", fi[i].name, fi[i].present ? "yes" : "no",
+			       fi[i].present ? "enables " : "blocks ", fi[i].enables,
+			       fi[i].present ? "" : "");
+		if (!json_out && !fi[i].present)
+			printf("%-18s      (%s)\n", "", fi[i].detail);
+	}
+	if (json_out)
+		print_json(o);
+	json_object_put(o);
+	return EXIT_OK;
+}
+
+/* monitor: read kp_events (pinned by kproxyd) and print each event. */
+static volatile sig_atomic_t stop_monitor;
+static int evlost_fd = -1;
+static __u64 last_lost;
+
+static const char *const ev_names[KP_EV_MAX] = {
+	[KP_EV_CONN_OPEN] = "conn-open", [KP_EV_CONN_CLOSE] = "conn-close",
+	[KP_EV_BACKEND_FAIL] = "backend-fail", [KP_EV_DROP] = "drop",
+	[KP_EV_FALLBACK] = "fallback", [KP_EV_PROXY_ADD] = "proxy-add",
+	[KP_EV_PROXY_DEL] = "proxy-del", [KP_EV_REJECT] = "reject",
+};
+
+static const char *const drop_names[KP_DR_MAX] = {
+	[KP_DR_REDIRECT_FAIL] = "redirect-failed", [KP_DR_NO_PEER] = "no-peer",
+	[KP_DR_NO_CONN] = "no-conn", [KP_DR_INSERT_FAIL] = "insert-failed",
+};
+
+static void ev_addr(const struct kp_event *e, bool peer, char *buf, size_t len)
+{
+	struct sockaddr_storage ss = {};
+	const __u8 *a = peer ? e->peer_addr : e->addr;
+	int port = peer ? e->peer_port : e->port;
+
+	if (e->family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (void *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		memcpy(&s6->sin6_addr, a, 16);
+		s6->sin6_port = htons(port);
+	} else {
+		struct sockaddr_in *s4 = (void *)&ss;
+
+		s4->sin_family = AF_INET;
+		memcpy(&s4->sin_addr, a, 4);
+		s4->sin_port = htons(port);
+	}
+	kp_uri_format(KP_URI_TCP, (struct sockaddr *)&ss, buf, len);
+}
+
+static void check_lost(void)
+{
+	__u32 zero = 0;
+	__u64 v = 0;
+
+	if (evlost_fd < 0 || bpf_map_lookup_elem(evlost_fd, &zero, &v) || v == last_lost)
+		return;
+	if (json_out) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "type", json_object_new_string("lost"));
+		json_object_object_add(o, "events", json_object_new_int64(v - last_lost));
+		print_json(o);
+		json_object_put(o);
+	} else {
+		printf("!! %llu events lost: the ring was full (the monitor fell behind)\n",
+		       (unsigned long long)(v - last_lost));
+	}
+	last_lost = v;
+	fflush(stdout);
+}
+
+static int handle_event(void *ctx, void *data, size_t len)
+{
+	const struct kp_event *e = data;
+	const char *type = e->type < KP_EV_MAX && ev_names[e->type] ? ev_names[e->type] : "unknown";
+	char a[KP_URI_MAX], b[KP_URI_MAX];
+	json_object *o;
+
+	if (len < sizeof(*e))
+		return 0;
+	ev_addr(e, false, a, sizeof(a));
+	ev_addr(e, true, b, sizeof(b));
+	o = json_object_new_object();
+	json_object_object_add(o, "ts_ns", json_object_new_int64(e->ts_ns));
+	json_object_object_add(o, "type", json_object_new_string(type));
+	json_object_object_add(o, "proxy_id", json_object_new_int(e->proxy_id));
+	if (e->conn_id)
+		json_object_object_add(o, "conn", json_object_new_int64(e->conn_id));
+	if (e->type == KP_EV_PROXY_ADD || e->type == KP_EV_PROXY_DEL) {
+		json_object_object_add(o, "listen", json_object_new_string(a));
+	} else if (e->type != KP_EV_DROP) {
+		json_object_object_add(o, "client", json_object_new_string(a));
+		if (e->peer_port)
+			json_object_object_add(o, "backend", json_object_new_string(b));
+	}
+	if (e->type == KP_EV_CONN_CLOSE) {
+		json_object_object_add(o, "bytes_to_backend", json_object_new_int64(e->a));
+		json_object_object_add(o, "bytes_to_client", json_object_new_int64(e->b));
+	}
+	if (e->type == KP_EV_DROP)
+		json_object_object_add(o, "reason", json_object_new_string(
+			e->err > 0 && e->err < KP_DR_MAX ? drop_names[e->err] : "unknown"));
+	else if (e->err)
+		json_object_object_add(o, "error", json_object_new_string(strerror(e->err)));
+	if (json_out) {
+		print_json(o);
+	} else {
+		json_object_object_foreach(o, k, v) {
+			if (!strcmp(k, "ts_ns"))
+				printf("%llu.%06llu", (unsigned long long)e->ts_ns / 1000000000ULL,
+				       (unsigned long long)(e->ts_ns / 1000) % 1000000ULL);
+			else if (!strcmp(k, "type"))
+				printf(" %-12s", json_object_get_string(v));
+			else
+				printf(" %s=%s", k, json_object_get_string(v));
+		}
+		printf("\n");
+	}
+	json_object_put(o);
+	fflush(stdout);
+	return 0;
+}
+
+static void on_sigint(int sig)
+{
+	stop_monitor = 1;
+}
+
+static int do_monitor(int argc, char **argv)
+{
+	char path[512];
+	struct ring_buffer *rb;
+	int fd, n;
+
+	if (argc)
+		return usage_err("'monitor' takes no arguments");
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, KP_MAP_EVENTS);
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		if (errno == EACCES || errno == EPERM)
+			return fail(EXIT_PERM, "cannot open %s: the monitor needs root", path);
+		return fail(EXIT_NODAEMON, "cannot open %s: %s; is kproxyd running? (give its pin "
+			    "directory with -P)", path, strerror(errno));
+	}
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, KP_MAP_EVLOST);
+	evlost_fd = bpf_obj_get(path);
+	if (evlost_fd >= 0) {
+		__u32 zero = 0;
+
+		bpf_map_lookup_elem(evlost_fd, &zero, &last_lost);
+	}
+	rb = ring_buffer__new(fd, handle_event, NULL, NULL);
+	if (!rb)
+		return fail(EXIT_FAIL, "cannot map the event ring: %s", strerror(errno));
+	signal(SIGINT, on_sigint);
+	signal(SIGTERM, on_sigint);
+	if (!json_out)
+		printf("monitoring %s/%s (Ctrl-C stops)\n", pin_dir, KP_MAP_EVENTS);
+	fflush(stdout);
+	while (!stop_monitor) {
+		n = ring_buffer__poll(rb, 200);
+		if (n < 0 && n != -EINTR)
+			break;
+		check_lost();
+	}
+	ring_buffer__free(rb);
+	close(fd);
+	return EXIT_OK;
+}
+
+#define HELP_OPTIONS \
+	"OPTIONS := { -j|--json [-p|--pretty] | -s|--socket PATH | -P|--pin-dir DIR }\n"
+
+static int do_help(int argc, char **argv)
+{
+	printf("Usage: kproxyctl [OPTIONS] OBJECT { COMMAND | help }\n"
+	       "       kproxyctl proxy add NAME listen URI backend URI [backend URI ...]\n"
+	       "                 [balance rr|hash] [max_conns N] [connect_timeout MS]\n"
+	       "                 [backlog BYTES] [rcvbuf BYTES]\n"
+	       "       kproxyctl proxy del NAME\n"
+	       "       kproxyctl proxy show [NAME]\n"
+	       "       kproxyctl stats [NAME]\n"
+	       "       kproxyctl conn show [NAME]\n"
+	       "       kproxyctl monitor\n"
+	       "       kproxyctl feature\n"
+	       "URI := { tcp://IPV4:PORT | tcp6://[IPV6]:PORT }\n"
+	       HELP_OPTIONS);
+	return EXIT_OK;
+}
+
+static int cmd_select(const struct cmd *cmds, int argc, char **argv, const char *what)
+{
+	const struct cmd *c, *match = NULL;
+	int n = 0;
+
+	if (argc < 1)
+		return usage_err(what);
+	for (c = cmds; c->name; c++) {
+		if (!strcmp(c->name, argv[0]))
+			return c->func(argc - 1, argv + 1);
+		if (!strncmp(c->name, argv[0], strlen(argv[0]))) {
+			match = c;
+			n++;
+		}
+	}
+	if (n == 1)
+		return match->func(argc - 1, argv + 1);
+	return fail(EXIT_USAGE, "%s '%s'; try 'kproxyctl help'", n > 1 ? "ambiguous command" :
+		    "unknown command", argv[0]);
+}
+
+static const struct cmd proxy_cmds[] = {
+	{ "add", do_proxy_add }, { "del", do_proxy_del }, { "show", do_proxy_show },
+	{ "list", do_proxy_show }, { "help", do_help }, {}
+};
+
+static int do_proxy(int argc, char **argv)
+{
+	if (!argc)
+		return do_proxy_show(0, argv);
+	return cmd_select(proxy_cmds, argc, argv, "expected 'proxy add|del|show'");
+}
+
+static const struct cmd conn_cmds[] = {
+	{ "show", do_conn_show }, { "list", do_conn_show }, { "help", do_help }, {}
+};
+
+static int do_conn(int argc, char **argv)
+{
+	if (!argc)
+		return do_conn_show(0, argv);
+	return cmd_select(conn_cmds, argc, argv, "expected 'conn show'");
+}
+
+static const struct cmd main_cmds[] = {
+	{ "proxy", do_proxy }, { "stats", do_stats }, { "conn", do_conn },
+	{ "monitor", do_monitor }, { "feature", do_feature }, { "help", do_help }, {}
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "pretty", no_argument, NULL, 'p' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "pin-dir", required_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	int o;
+
+	while ((o = getopt_long(argc, argv, "+jps:P:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'j': json_out = true; break;
+		case 'p': json_out = pretty = true; break;
+		case 's': ctl_path = optarg; break;
+		case 'P': pin_dir = optarg; break;
+		case 'h': return do_help(0, NULL);
+		default: return EXIT_USAGE;
+		}
+	}
+	argc_g = argc - optind;
+	argv_g = argv + optind;
+	if (!argc_g)
+		return do_help(0, NULL);
+	return cmd_select(main_cmds, argc_g, argv_g, "expected an OBJECT");
+}
