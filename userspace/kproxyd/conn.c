@@ -469,20 +469,19 @@ static void conn_connected(struct conn *c)
 	conn_step(c);
 }
 
-void conn_start(struct proxy *px, int cfd, const struct sockaddr_storage *ca)
+struct conn *conn_new(struct proxy *px, int cfd, const struct sockaddr_storage *ca)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	int i;
 
-	if (!c) {
-		close(cfd);
-		return;
-	}
+	if (!c)
+		return NULL;
 	c->id = ++kpd.next_conn_id;
 	c->px = px;
 	c->state = CONN_CONNECTING;
 	c->opened_ms = now_ms();
-	memcpy(&c->caddr, ca, sizeof(*ca));
+	if (ca)
+		memcpy(&c->caddr, ca, sizeof(*ca));
 	LIST_INIT(&c->tick);
 	for (i = 0; i < 2; i++) {
 		c->s[i].ev.type = EV_SIDE;
@@ -491,13 +490,41 @@ void conn_start(struct proxy *px, int cfd, const struct sockaddr_storage *ca)
 		c->s[i].fd = -1;
 	}
 	c->s[0].fd = cfd;
-	if (px->cfg.rcvbuf)
-		setsockopt(cfd, SOL_SOCKET, SO_RCVBUF, &px->cfg.rcvbuf, sizeof(px->cfg.rcvbuf));
 	list_add_tail(&c->node, &px->conns);
 	px->nconns++;
+	return c;
+}
+
+void conn_start(struct proxy *px, int cfd, const struct sockaddr_storage *ca)
+{
+	struct conn *c = conn_new(px, cfd, ca);
+
+	if (!c) {
+		close(cfd);
+		return;
+	}
+	if (px->cfg.rcvbuf)
+		setsockopt(cfd, SOL_SOCKET, SO_RCVBUF, &px->cfg.rcvbuf, sizeof(px->cfg.rcvbuf));
 	/* No EPOLLIN before pairing: the client's bytes stay in its queue, in order. */
 	ep_set(cfd, &c->s[0].ev, &c->s[0].events, 0);
 	conn_try_backend(c, false);
+}
+
+/* A connection handed over by the previous kproxyd (handover.c). */
+void conn_resume(struct conn *c, bool active)
+{
+	int i;
+
+	if (!active) {
+		ep_set(c->s[0].fd, &c->s[0].ev, &c->s[0].events, 0);
+		conn_try_backend(c, false);
+		return;
+	}
+	c->state = CONN_ACTIVE;
+	memcpy(&c->baddr, &c->px->cfg.backends[c->backend].addr, sizeof(c->baddr));
+	for (i = 0; i < 2; i++)
+		ep_set(c->s[i].fd, &c->s[i].ev, &c->s[i].events, 0);
+	conn_step(c);
 }
 
 json_object *conn_json(struct conn *c)

@@ -142,6 +142,7 @@ struct kpd {
 	__u64 next_conn_id;
 	__u32 ids_used[KP_MAX_PROXIES];
 	bool stop;
+	bool restart;			/* SIGUSR2: re-exec and hand over */
 };
 
 extern struct kpd kpd;
@@ -163,15 +164,22 @@ int proxy_del(const char *name, char *err, size_t errlen);
 struct proxy *proxy_find(const char *name);
 void proxy_accept(struct proxy *px);
 void proxy_maybe_free(struct proxy *px);
+struct proxy *proxy_adopt(const struct proxy_cfg *cfg, int id, int lfd, bool deleted);
 json_object *proxy_json(struct proxy *px, bool stats);
 
 /* conn.c */
 void conn_start(struct proxy *px, int cfd, const struct sockaddr_storage *ca);
+struct conn *conn_new(struct proxy *px, int cfd, const struct sockaddr_storage *ca);
+void conn_resume(struct conn *c, bool active);
 void conn_event(struct side *s, __u32 events);
 void conn_tick(struct conn *c);
 void conn_abort(struct conn *c, bool reset);
 void conn_bytes(struct conn *c, __u64 out[2]);
 json_object *conn_json(struct conn *c);
+
+/* handover.c */
+int handover_exec(char **argv);
+int handover_restore(void);
 
 /* ctl.c */
 int ctl_open(const char *path);

@@ -161,6 +161,8 @@ static void handle_signal(void)
 		if (si.ssi_signo == SIGHUP) {
 			kp_info("SIGHUP: reloading %s", kpd.conf_path);
 			load_config(true);
+		} else if (si.ssi_signo == SIGUSR2) {
+			kpd.restart = kpd.stop = true;
 		} else {
 			kpd.stop = true;
 		}
@@ -220,7 +222,7 @@ int main(int argc, char **argv)
 	struct rlimit rl = { 1 << 20, 1 << 20 };
 	sigset_t mask;
 	__u32 dummy = 0;
-	int o, n, i, ret = 1;
+	int o, n, i, ret = 3;	/* 3: could not set up (BPF, control socket, config) */
 
 	kpd.conf_path = KP_CONF_DEFAULT;
 	kpd.ctl_path = KP_CTL_SOCK_DEFAULT;
@@ -263,6 +265,7 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	kpd.sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -271,7 +274,10 @@ int main(int argc, char **argv)
 
 	if (ctl_open(kpd.ctl_path))
 		goto out;
-	if (access(kpd.conf_path, F_OK) == 0 || strcmp(kpd.conf_path, KP_CONF_DEFAULT)) {
+	n = handover_restore();
+	if (n < 0)
+		goto out_ctl;
+	if (!n && (access(kpd.conf_path, F_OK) == 0 || strcmp(kpd.conf_path, KP_CONF_DEFAULT))) {
 		if (load_config(false))
 			goto out_ctl;
 	}
@@ -333,6 +339,11 @@ int main(int argc, char **argv)
 		reap();
 	}
 	ret = 0;
+	if (kpd.restart) {
+		/* The signal mask survives execve(): the new process expects it blocked. */
+		handover_exec(argv);
+		ret = 1;
+	}
 	kp_info("stopping: closing %s", "connections and listeners");
 	shutdown_all();
 out_ctl:

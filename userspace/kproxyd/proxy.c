@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
 
@@ -108,6 +109,31 @@ int proxy_add(const struct proxy_cfg *cfg, char *err, size_t errlen)
 	kp_info("proxy %s: listening", cfg->name);
 	emit_event(KP_EV_PROXY_ADD, px, NULL, 0);
 	return 0;
+}
+
+/* A proxy handed over by the previous kproxyd, with its listening socket. */
+struct proxy *proxy_adopt(const struct proxy_cfg *cfg, int id, int lfd, bool deleted)
+{
+	struct proxy *px = calloc(1, sizeof(*px));
+	__u32 dummy = 0;
+
+	if (!px || id <= 0 || id >= KP_MAX_PROXIES) {
+		free(px);
+		return NULL;
+	}
+	px->cfg = *cfg;
+	px->id = id;
+	px->ev.type = EV_LISTENER;
+	px->deleted = deleted;
+	px->lfd = lfd;
+	LIST_INIT(&px->conns);
+	if (lfd >= 0) {
+		fcntl(lfd, F_SETFD, FD_CLOEXEC);
+		ep_set(lfd, &px->ev, &dummy, EPOLLIN);
+	}
+	kpd.ids_used[id] = 1;
+	list_add_tail(&px->node, &kpd.proxies);
+	return px;
 }
 
 /* A deleted proxy lives on, without listener, until its last connection ends. */

@@ -1,0 +1,44 @@
+#!/bin/bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# Every byte through the kernel proxy, hashed end to end, 1 B to 64 MiB, both
+# directions (the echo backend returns what the client sent), IPv4 and IPv6;
+# and the counters prove the bytes were redirected in the kernel.
+. "$(dirname "$0")/../lib.sh"
+require_root
+
+"$KP_BUILD/kpperf" server tcp://127.0.0.1:9001 --mode echo & 
+"$KP_BUILD/kpperf" server 'tcp6://[::1]:9001' --mode echo &
+wait_port 127.0.0.1 9001
+cat > "$KP_TMP/kproxy.conf" <<CONF
+proxy v4 listen tcp://127.0.0.1:8001 backend tcp://127.0.0.1:9001
+proxy v6 listen tcp6://[::1]:8001 backend tcp6://[::1]:9001
+CONF
+kp_daemon_start || { t_fail start "kproxyd did not start: $(tail -3 "$KP_TMP/kproxyd.log")"; exit 1; }
+
+for size in 1 1000 65536 1048576 67108864; do
+	if out=$("$KP_BUILD/kpperf" xfer tcp://127.0.0.1:8001 --bytes $size 2>&1); then
+		t_pass "v4_${size}B"
+	else
+		t_fail "v4_${size}B" "$out"
+	fi
+done
+for size in 1 1048576 67108864; do
+	if out=$("$KP_BUILD/kpperf" xfer 'tcp6://[::1]:8001' --bytes $size 2>&1); then
+		t_pass "v6_${size}B"
+	else
+		t_fail "v6_${size}B" "$out"
+	fi
+done
+
+# The kernel, not kproxyd, moved the bulk of the bytes.
+stats=$(kpctl -j stats v4)
+redir=$(echo "$stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["proxies"][0]["kernel"]["redir_bytes"])')
+rx=$(echo "$stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["proxies"][0]["kernel"]["rx_bytes"])')
+total=$(( 2 * (1 + 1000 + 65536 + 1048576 + 67108864) ))
+if [ "$rx" = "$total" ] && [ "$redir" -gt $((total / 4)) ]; then
+	t_pass kernel_counters
+else
+	t_fail kernel_counters "rx_bytes=$rx (want $total), redir_bytes=$redir: $stats"
+fi
+n=$(kpctl -j conn show | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["conns"]))')
+[ "$n" = 0 ] && t_pass conns_closed || t_fail conns_closed "$n connections still listed after all ended"
