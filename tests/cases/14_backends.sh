@@ -14,7 +14,7 @@ kp_daemon_start || { t_fail start "kproxyd did not start"; exit 1; }
 
 # Count the connections each backend saw, from kproxyd's closed-connection events.
 kpctl proxy add rr listen tcp://127.0.0.1:8011 backend tcp://127.0.0.1:9011 backend tcp://127.0.0.1:9012 balance rr >/dev/null
-timeout 20 "$KP_BUILD/kproxyctl" -P /sys/fs/bpf/kproxy -j monitor > "$KP_TMP/mon.out" & mon=$!
+timeout 20 "$KP_BUILD/kproxyctl" -P /sys/fs/bpf/kproxy -j monitor >> "$KP_TMP/mon.out" & mon=$!
 sleep 0.5
 for i in 1 2 3 4; do "$KP_BUILD/kpperf" xfer tcp://127.0.0.1:8011 --bytes 1000 >/dev/null || t_fail rr_xfer "xfer $i failed"; done
 sleep 0.5
@@ -42,8 +42,10 @@ if "$KP_BUILD/kpperf" xfer tcp://127.0.0.1:8014 --bytes 1000 --expect-fail >/dev
 	[ $ms -lt 2000 ] && t_pass no_backend_resets_client || t_fail no_backend_resets_client "took ${ms} ms"
 else t_fail no_backend_resets_client "the client was not refused"; fi
 
-# A backend that never answers the SYN (a blackhole inside this namespace): connect timeout, then the next.
-ip link add kpdummy0 type dummy && ip addr add 10.213.0.1/24 dev kpdummy0 && ip link set kpdummy0 up
+# A backend that never answers the SYN: an address on a veth link of this
+# namespace that nobody owns (ARP goes unanswered): connect timeout, then the next.
+ip link add kpv0 type veth peer name kpv1 && ip addr add 10.213.0.1/24 dev kpv0 &&
+	ip link set kpv0 up && ip link set kpv1 up
 kpctl proxy add slow listen tcp://127.0.0.1:8015 backend tcp://10.213.0.2:80 backend tcp://127.0.0.1:9012 connect_timeout 300 >/dev/null
 t0=$(date +%s%N)
 if out=$("$KP_BUILD/kpperf" xfer tcp://127.0.0.1:8015 --bytes 1000 2>&1); then
@@ -51,4 +53,4 @@ if out=$("$KP_BUILD/kpperf" xfer tcp://127.0.0.1:8015 --bytes 1000 2>&1); then
 	[ $ms -ge 250 ] && t_pass connect_timeout_then_next || t_fail connect_timeout_then_next "too fast (${ms} ms): was the timeout applied?"
 else t_fail connect_timeout_then_next "$out"; fi
 kill $mon 2>/dev/null; wait $mon 2>/dev/null
-grep -q '"backend-fail".*10.213.0.2.*Connection timed out' "$KP_TMP/mon.out" && t_pass timeout_event || t_fail timeout_event "no timeout event"
+grep -q '"backend-fail".*10.213.0.2.*Connection timed out' "$KP_TMP/mon.out" && t_pass timeout_event || t_fail timeout_event "no timeout event: $(grep 10.213 "$KP_TMP/mon.out")"

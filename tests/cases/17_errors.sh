@@ -43,7 +43,7 @@ m=$(stat -c %a "$KP_TMP/ctl.sock"); d=$(stat -c %a /sys/fs/bpf/kproxy)
 [ "$m" = 600 ] && [ "$d" = 700 ] && t_pass permissions || t_fail permissions "socket $m, pin dir $d"
 # max_conns: the connection over the limit is reset, the others work.
 kpctl proxy add lim listen tcp://127.0.0.1:8101 backend tcp://127.0.0.1:9008 max_conns 1 >/dev/null
-"$KP_BUILD/kpperf" xfer tcp://127.0.0.1:8101 --bytes 20000000 > "$KP_TMP/l.out" 2>&1 & l=$!
+"$KP_BUILD/kpperf" rr tcp://127.0.0.1:8101 --conns 1 --size 100 --time 2 > "$KP_TMP/l.out" 2>&1 & l=$!
 sleep 0.3
 expect max_conns_reject 0 "" "$KP_BUILD/kpperf" xfer tcp://127.0.0.1:8101 --bytes 10 --expect-reset
 wait $l && t_pass max_conns_first_ok || t_fail max_conns_first_ok "$(cat "$KP_TMP/l.out")"

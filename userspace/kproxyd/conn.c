@@ -325,6 +325,8 @@ void conn_tick(struct conn *c)
 			c->px->backend_fail++;
 			emit_event(KP_EV_BACKEND_FAIL, c->px, c, ETIMEDOUT);
 			conn_try_backend(c, true);
+		} else {
+			tick_on(c);
 		}
 		return;
 	}

@@ -169,6 +169,27 @@ static void handle_signal(void)
 	}
 }
 
+/* Connects wait for their deadline; relays and FINs that wait are looked at every millisecond. */
+static int next_timeout(void)
+{
+	struct list_head *p;
+	__u64 now = now_ms();
+	int t = -1;
+
+	for (p = kpd.ticks.next; p != &kpd.ticks; p = p->next) {
+		struct conn *c = container_of(p, struct conn, tick);
+		int d = 1;
+
+		if (c->state == CONN_CONNECTING)
+			d = c->deadline_ms > now ? (int)(c->deadline_ms - now) : 0;
+		if (t < 0 || d < t)
+			t = d;
+		if (t <= 1)
+			break;
+	}
+	return t;
+}
+
 static void reap(void)
 {
 	while (!list_empty(&kpd.dead)) {
@@ -284,7 +305,7 @@ int main(int argc, char **argv)
 	kp_info("ready: control socket %s, maps pinned in %s", kpd.ctl_path, kpd.pin_dir);
 
 	while (!kpd.stop) {
-		int timeout = list_empty(&kpd.ticks) ? -1 : 1;
+		int timeout = next_timeout();
 
 		n = epoll_wait(kpd.epfd, evs, 256, timeout);
 		if (n < 0 && errno != EINTR) {
