@@ -495,7 +495,7 @@ static int do_help(int argc, char **argv)
 	printf("Usage: kproxyctl [OPTIONS] OBJECT { COMMAND | help }\n"
 	       "       kproxyctl proxy add NAME listen URI backend URI [backend URI ...]\n"
 	       "                 [balance rr|hash] [max_conns N] [connect_timeout MS]\n"
-	       "                 [backlog BYTES] [rcvbuf BYTES]\n"
+	       "                 [backlog BYTES] [sndbuf BYTES] [rcvbuf BYTES]\n"
 	       "       kproxyctl proxy del NAME\n"
 	       "       kproxyctl proxy show [NAME]\n"
 	       "       kproxyctl stats [NAME]\n"

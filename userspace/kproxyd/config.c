@@ -2,7 +2,7 @@
 /*
  * One grammar for the config file and for 'kproxyctl proxy add':
  *   proxy NAME listen URI backend URI [backend URI ...] [balance rr|hash]
- *         [max_conns N] [connect_timeout MS] [backlog BYTES] [rcvbuf BYTES]
+ *         [max_conns N] [connect_timeout MS] [backlog BYTES] [sndbuf BYTES] [rcvbuf BYTES]
  */
 #include <ctype.h>
 #include <errno.h>
@@ -99,13 +99,17 @@ int proxy_cfg_parse(int argc, char **argv, struct proxy_cfg *cfg, char *err, siz
 			if (parse_num(kw, arg, 4096, 1UL << 30, &v, err, errlen))
 				return -EINVAL;
 			cfg->backlog = v;
+		} else if (!strcmp(kw, "sndbuf")) {
+			if (parse_num(kw, arg, 4096, 1UL << 30, &v, err, errlen))
+				return -EINVAL;
+			cfg->sndbuf = v;
 		} else if (!strcmp(kw, "rcvbuf")) {
 			if (parse_num(kw, arg, 4096, 1UL << 30, &v, err, errlen))
 				return -EINVAL;
 			cfg->rcvbuf = v;
 		} else {
 			snprintf(err, errlen, "unknown keyword '%s': expected listen, backend, balance, "
-				 "max_conns, connect_timeout, backlog or rcvbuf", kw);
+				 "max_conns, connect_timeout, backlog, sndbuf or rcvbuf", kw);
 			return -EINVAL;
 		}
 	}

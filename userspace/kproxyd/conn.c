@@ -434,6 +434,13 @@ static void conn_connected(struct conn *c)
 		struct side *s = &c->s[i];
 
 		setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		/*
+		 * The psock's egress worker backs off a whole jiffy when the write
+		 * queue is full; a larger send buffer makes that rarer.
+		 */
+		if (c->px->cfg.sndbuf)
+			setsockopt(s->fd, SOL_SOCKET, SO_SNDBUFFORCE, &c->px->cfg.sndbuf,
+				   sizeof(c->px->cfg.sndbuf));
 		if (kp_sock_cookie(s->fd, &s->cookie) || out_total(s->fd, &s->out_base)) {
 			conn_abort(c, true);
 			return;

@@ -62,6 +62,10 @@ static json_object *cfg_words(const struct proxy_cfg *cfg)
 	W("connect_timeout"); W(buf);
 	snprintf(buf, sizeof(buf), "%u", cfg->backlog);
 	W("backlog"); W(buf);
+	if (cfg->sndbuf) {
+		snprintf(buf, sizeof(buf), "%d", cfg->sndbuf);
+		W("sndbuf"); W(buf);
+	}
 	if (cfg->rcvbuf) {
 		snprintf(buf, sizeof(buf), "%d", cfg->rcvbuf);
 		W("rcvbuf"); W(buf);

@@ -74,6 +74,7 @@ struct proxy_cfg {
 	unsigned int connect_timeout_ms;
 	unsigned int backlog;		/* bytes, bound of the kernel queue per direction */
 	int rcvbuf;			/* 0: kernel default */
+	int sndbuf;			/* 0: kernel default */
 };
 
 struct proxy {

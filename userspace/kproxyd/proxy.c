@@ -218,6 +218,8 @@ json_object *proxy_json(struct proxy *px, bool stats)
 	json_object_object_add(o, "connect_timeout_ms",
 			       json_object_new_int64(px->cfg.connect_timeout_ms));
 	json_object_object_add(o, "backlog", json_object_new_int64(px->cfg.backlog));
+	json_object_object_add(o, "sndbuf", json_object_new_int64(px->cfg.sndbuf));
+	json_object_object_add(o, "rcvbuf", json_object_new_int64(px->cfg.rcvbuf));
 	json_object_object_add(o, "state",
 			       json_object_new_string(px->deleted ? "draining" : "listening"));
 	json_object_object_add(o, "conns", json_object_new_int64(px->nconns));
