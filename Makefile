@@ -37,6 +37,7 @@ BENCH_TOOLS	:= $(patsubst tests/bench/%.c,$(OUT)/bench/%,$(wildcard tests/bench/
 
 .PHONY: all clean vmlinux run test test-host bench deps
 .DELETE_ON_ERROR:
+.SECONDARY: $(SKELS) $(BPF_OBJS)
 .SECONDEXPANSION:
 
 all: $(BIN_PATHS) $(BPF_OBJS) $(TEST_TOOLS) $(BENCH_TOOLS)
@@ -65,7 +66,7 @@ $(OUT)/libkproxy.a: $(LOADER_OBJS) $(COMMON_OBJS)
 	$(call msg,AR,$@)
 	$(Q)$(AR) rcs $@ $^
 
-$(OUT)/%: $$(patsubst %.c,$(OUT)/%.o,$$(wildcard userspace/$$*/*.c)) $(OUT)/libkproxy.a
+$(BIN_PATHS): $(OUT)/%: $$(patsubst %.c,$(OUT)/%.o,$$(wildcard userspace/$$*/*.c)) $(OUT)/libkproxy.a
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
