@@ -62,6 +62,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Cases use Debian's tools (scripts/install-deps.sh), not what a user's shell
+# puts first: a pyenv python3 shim runs several programs per call, which under
+# TCG took longer than wait_port's 10 s.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}
 export KP_BUILD=${KP_BUILD:-$ROOT/build}
 export KP_KERNEL_LABEL=$LABEL
 [ -z "${KP_RESULTS:-}" ] || : >"$KP_RESULTS"
