@@ -21,7 +21,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 KERNELS=${KP_KERNELS:-host 6.1 6.12}
 VM_JOBS=${KP_VM_JOBS:-1}
 OUT=${KP_OUT:-build/test-results}

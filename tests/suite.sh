@@ -52,7 +52,7 @@ done
 
 KREL=$(uname -r)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kp-suite.XXXXXX")
-CUR_SID= CUR_WD=
+CUR_SID="" CUR_WD=""
 cleanup() {
 	[ -z "$CUR_SID" ] || kill -KILL -- "-$CUR_SID" 2>/dev/null
 	[ -z "$CUR_WD" ] || kill -TERM "$CUR_WD" 2>/dev/null
