@@ -47,17 +47,26 @@ static __always_inline void drop_event(struct kp_conn *c, __u64 cookie, int reas
 }
 
 /*
- * Bytes redirected towards the peer that have not yet reached the peer's TCP
- * write queue (they sit in the peer's psock queue, which has no bound of its
- * own). Returns 0 when the peer is not a TCP socket we can read.
+ * May @len more bytes go to the peer's egress now? Redirected bytes wait in
+ * the peer's psock queue until its TCP write queue takes them, and that one
+ * queue also carries the peer's own passed skbs when it is not empty: an skb
+ * stuck there holds up the other direction. With a peer that stops reading
+ * while its replies cannot be read (an echo server with a closed window)
+ * that is a deadlock. So redirect only what the peer's send buffer takes at
+ * once, and never let more than @limit bytes wait (the bound on kernel
+ * memory). Everything else is passed to kproxyd, whose relay waits for the
+ * peer without blocking the other direction.
  */
-static __always_inline __u32 peer_backlog(struct kp_conn *c, struct bpf_sock *peer, __u64 fwd)
+static __always_inline bool peer_takes(struct kp_conn *c, struct bpf_sock *peer, __u64 fwd,
+				       __u32 len, __u32 limit, __u32 *backlog)
 {
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock(peer);
 	__u32 wseq, inq;
+	int queued, sndbuf;
 
+	*backlog = 0;
 	if (!tp)
-		return 0;
+		return true;
 	wseq = BPF_CORE_READ(tp, write_seq);
 	if (!(c->flags & KP_SIDE_BASE_SET)) {
 		/* First redirect: everything kproxyd wrote so far is already queued. */
@@ -66,7 +75,68 @@ static __always_inline __u32 peer_backlog(struct kp_conn *c, struct bpf_sock *pe
 	}
 	inq = wseq - c->peer_base;
 	/* Modulo 2^32 is exact: the true backlog is bounded far below 4 GiB. */
-	return (__u32)(c->redir_bytes + fwd) - inq;
+	*backlog = (__u32)(c->redir_bytes + fwd) - inq;
+	if (*backlog > limit)
+		return false;
+	queued = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_wmem_queued);
+	sndbuf = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_sndbuf);
+	return (__s64)queued + *backlog + len <= sndbuf;
+}
+
+/*
+ * The TCP sequence number of the skb's first byte, TCP_SKB_CB(skb)->seq: the
+ * context of an sk_skb program is the kernel's sk_buff, and its cb starts with
+ * struct tcp_skb_cb. Read with bpf_probe_read_kernel (CAP_PERFMON), since the
+ * kfuncs that cast the context are missing on 6.1.
+ */
+static __always_inline __u32 skb_tcp_seq(struct __sk_buff *skb)
+{
+	__u32 seq = 0;
+
+	bpf_probe_read_kernel(&seq, sizeof(seq),
+			      (void *)skb + bpf_core_field_offset(struct sk_buff, cb) +
+			      bpf_core_field_offset(struct tcp_skb_cb, seq));
+	return seq;
+}
+
+/* Largest bpf_skb_adjust_room() shrink for sk_skb, and how many we may do. */
+#define KP_TRIM_STEP	4095
+#define KP_TRIM_STEPS	256
+
+/* Remove @n bytes from the head of @skb. Returns 0 or a negative errno. */
+static __always_inline int trim_head(struct __sk_buff *skb, __u32 n)
+{
+	int i, ret;
+
+	for (i = 0; i < KP_TRIM_STEPS && n; i++) {
+		__u32 step = n < KP_TRIM_STEP ? n : KP_TRIM_STEP;
+
+		ret = bpf_skb_adjust_room(skb, -(__s32)step, 0, 0);
+		if (ret)
+			return ret;
+		n -= step;
+	}
+	return n ? -1 : 0;
+}
+
+/*
+ * Bytes of @skb the verdict has seen before. In verdict-only mode the kernel
+ * (tcp_read_skb) hands over whole skbs from the receive queue, but TCP queues
+ * a retransmitted segment that partly overlaps received data without trimming
+ * it (tcp_recvmsg skips the overlap by copied_seq; tcp_read_skb does not). It
+ * happens after TCP dropped segments under receive-memory pressure, and
+ * without this check the overlap reaches the peer twice.
+ */
+static __always_inline __u32 seen_before(struct kp_conn *c, struct __sk_buff *skb, __u32 len)
+{
+	__u32 seq = skb_tcp_seq(skb), dup = 0;
+
+	if ((c->flags & KP_SIDE_SEQ_SET) && (__s32)(c->next_seq - seq) > 0)
+		dup = c->next_seq - seq;
+	if (dup < len)
+		c->next_seq = seq + len;
+	c->flags |= KP_SIDE_SEQ_SET;
+	return dup;
 }
 
 SEC("sk_skb/stream_verdict")
@@ -78,8 +148,9 @@ int kp_verdict(struct __sk_buff *skb)
 	struct kp_conn *c;
 	struct kp_fwd *f;
 	__u64 peer_cookie, fwd = 0;
-	__u32 len = skb->len, limit, backlog;
+	__u32 len = skb->len, limit, backlog, dup;
 	int reason;
+	bool ok;
 
 	c = bpf_map_lookup_elem(&kp_conns, &cookie);
 	if (!c) {
@@ -94,6 +165,22 @@ int kp_verdict(struct __sk_buff *skb)
 		if (st)
 			st->fin_dropped++;
 		return SK_DROP;
+	}
+	dup = seen_before(c, skb, len);
+	if (dup) {
+		c->overlap_bytes += dup < len ? dup : len;
+		if (st)
+			st->overlap_bytes += dup < len ? dup : len;
+		if (dup >= len)
+			return SK_DROP;
+		if (trim_head(skb, dup)) {
+			/* Counted and reported: the peer will see these bytes twice. */
+			if (st)
+				st->overlap_fail++;
+			drop_event(c, cookie, KP_DR_OVERLAP);
+		} else {
+			len = skb->len;
+		}
 	}
 	c->rx_bytes += len;
 	c->rx_skbs++;
@@ -116,9 +203,9 @@ int kp_verdict(struct __sk_buff *skb)
 		goto pass;
 	}
 	limit = c->backlog_limit ? c->backlog_limit : KP_BACKLOG_DEFAULT;
-	backlog = peer_backlog(c, peer, fwd);
+	ok = peer_takes(c, peer, fwd, len, limit, &backlog);
 	bpf_sk_release(peer);
-	if (backlog > limit) {
+	if (!ok) {
 		reason = KP_V_PASS_BACKLOG;
 		goto pass;
 	}

@@ -40,6 +40,7 @@
 #define KP_SIDE_CLIENT		0x1	/* this socket is the accepted client */
 #define KP_SIDE_BACKEND		0x2	/* this socket is the backend connection */
 #define KP_SIDE_BASE_SET	0x4	/* peer_base holds the peer's write_seq at first redirect */
+#define KP_SIDE_SEQ_SET		0x8	/* next_seq holds the TCP sequence after the last byte seen */
 
 /*
  * One entry per proxied socket, keyed by its socket cookie. The counters
@@ -61,6 +62,8 @@ struct kp_conn {
 	__u32 backlog_limit;	/* bytes; 0 means KP_BACKLOG_DEFAULT */
 	__u32 peer_base;	/* peer's tcp write_seq before the first redirect */
 	/* written by BPF */
+	__u32 next_seq;		/* TCP sequence number after the last byte the verdict saw */
+	__u32 _pad;
 	__u64 rx_bytes;		/* data bytes seen by the verdict */
 	__u64 rx_skbs;
 	__u64 redir_bytes;	/* moved to the peer inside the kernel */
@@ -69,6 +72,7 @@ struct kp_conn {
 	__u64 redir_fail;	/* bpf_sk_redirect_hash refused */
 	__u64 no_peer;		/* skbs that found no peer socket */
 	__u64 backlog_hits;	/* skbs passed because the peer's queue was full */
+	__u64 overlap_bytes;	/* bytes seen twice (retransmission overlap) and trimmed */
 };
 
 /*
@@ -93,6 +97,8 @@ struct kp_proxy_stats {
 	__u64 backlog_hits;
 	__u64 fin_dropped;	/* zero-length FIN skbs (kproxyd forwards the FIN) */
 	__u64 no_conn;		/* skbs on a socket with no kp_conns entry */
+	__u64 overlap_bytes;	/* bytes the kernel handed over twice, trimmed by the verdict */
+	__u64 overlap_fail;	/* overlaps the verdict could not trim (passed, then reset) */
 };
 
 /* Events carried through the kp_events ring buffer. */
@@ -114,6 +120,7 @@ enum kp_drop_reason {
 	KP_DR_NO_PEER,		/* no peer socket in kp_socks */
 	KP_DR_NO_CONN,		/* socket has no kp_conns entry */
 	KP_DR_INSERT_FAIL,	/* socket could not enter the sockhash */
+	KP_DR_OVERLAP,		/* the kernel handed over bytes twice and they could not be trimmed */
 	KP_DR_MAX,
 };
 
@@ -121,22 +128,23 @@ struct kp_event {
 	__u64 ts_ns;		/* CLOCK_MONOTONIC */
 	__u64 conn_id;
 	__u64 cookie;
-	__u64 a;		/* type-specific: bytes client->backend */
+	__u64 a;		/* type-specific: bytes client->backend; proxy-del: conns left */
 	__u64 b;		/* type-specific: bytes backend->client */
 	__u32 type;		/* enum kp_event_type */
 	__u32 proxy_id;
 	__s32 err;		/* errno or enum kp_drop_reason */
-	__u16 family;		/* AF_INET/AF_INET6 of addr/peer */
+	__u16 family;		/* AF_INET/AF_INET6 of addr */
 	__u16 port;		/* host order */
 	__u8 addr[16];		/* client or backend address */
 	__u16 peer_port;
-	__u8 pad[6];
+	__u16 peer_family;	/* AF_INET/AF_INET6 of peer_addr (0: as family) */
+	__u8 pad[4];
 	__u8 peer_addr[16];
 };
 
 #ifndef __VMLINUX_H__
-_Static_assert(sizeof(struct kp_conn) == 96, "kp_conn ABI size");
-_Static_assert(sizeof(struct kp_proxy_stats) == 88, "kp_proxy_stats ABI size");
+_Static_assert(sizeof(struct kp_conn) == 112, "kp_conn ABI size");
+_Static_assert(sizeof(struct kp_proxy_stats) == 104, "kp_proxy_stats ABI size");
 _Static_assert(sizeof(struct kp_event) == 96, "kp_event ABI size");
 #endif
 

@@ -15,7 +15,7 @@
 #                                           in KP_EXPECT_FEATURES) and return 1
 # Environment  KP_ROOT (repo), KP_BUILD (build dir, absolute), KP_CASE (case name),
 #              KP_TMP (per-case directory, removed at exit), KP_CGROUP2 (cgroup2 root),
-#              KP_PYTHON
+#              KP_PYTHON, KP_IN_VM (1 inside the QEMU guests: scale sizes down)
 # Daemon       kp_daemon_start [ARGS...]    start kproxyd in the background, wait for its
 #                                           control socket; KP_DAEMON_PID
 #              kp_daemon_stop               SIGTERM it; non-zero if it had to be killed

@@ -54,7 +54,7 @@ start_kernel() {
 	else
 		# The VMs load tls and kcm on purpose: there, missing means broken.
 		tests/vm/vmrun.sh "$k" env "${PASS_ENV[@]}" KP_RESULTS="$OUT/$k.tsv" \
-			KP_EXPECT_FEATURES="ktls kcm" tests/suite.sh -k "$k" "${FILTERS[@]}"
+			KP_IN_VM=1 KP_EXPECT_FEATURES="ktls kcm" tests/suite.sh -k "$k" "${FILTERS[@]}"
 	fi
 }
 

@@ -108,8 +108,9 @@ def setup_pair(maps):
     l2.close()
     cs, cp = cookie(s), cookie(p)
     for me, peer, side in ((cs, cp, 1), (cp, cs, 2)):
-        # struct kp_conn: peer_cookie conn_id proxy_id flags backlog_limit peer_base, 8 counters
-        val = struct.pack("<QQIIII8Q", peer, 7, 0, side, 0, 0, *([0] * 8))
+        # struct kp_conn: peer_cookie conn_id proxy_id flags backlog_limit peer_base
+        # next_seq _pad, 9 counters
+        val = struct.pack("<QQIIIIII9Q", peer, 7, 0, side, 0, 0, 0, 0, *([0] * 9))
         subprocess.run(["bpftool", "map", "update", "pinned", maps + "/kp_conns",
                         "key"] + hexb(struct.pack("<Q", me)) + ["value"] + hexb(val),
                        check=True)
@@ -253,7 +254,7 @@ fi
 K42="hex 2a 00 00 00 00 00 00 00"
 # shellcheck disable=SC2046
 if bpftool map update pinned "$M/kp_conns" key $K42 value hex 2b 00 00 00 00 00 00 00 \
-	01 00 00 00 00 00 00 00  01 00 00 00 01 00 00 00  00 00 00 00 00 00 00 00 $(printf '00 %.0s' $(seq 64)) &&
+	01 00 00 00 00 00 00 00  01 00 00 00 01 00 00 00  00 00 00 00 00 00 00 00 $(printf '00 %.0s' $(seq 80)) &&
    out=$(bpftool map lookup pinned "$M/kp_conns" key $K42) &&
    [ "$(jget "$out" '(j["value"]["peer_cookie"], j["value"]["conn_id"], j["value"]["proxy_id"], j["value"]["flags"])')" = "(43, 1, 1, 1)" ] &&
    bpftool map delete pinned "$M/kp_conns" key $K42 &&

@@ -61,6 +61,7 @@ struct xconn {
 	uint64_t fail_off;
 	uint8_t exp, got;
 	int other;		/* the connection whose stream arrived instead, or -1 */
+	int64_t from;		/* stream offset the wrong bytes belong to, or -1 */
 	struct kp_pattern pat;
 };
 
@@ -179,6 +180,30 @@ static int whose_stream(struct xfer *x, const uint8_t *b)
 	return -1;
 }
 
+/*
+ * Where in the stream do the @n bytes at @b come from? Searched within
+ * KP_LOCATE_WIN of @near: tells lost bytes (later offset) from repeated or
+ * reordered ones (earlier offset). Returns -1 when not found.
+ */
+#define KP_LOCATE_WIN (16u << 20)
+static int64_t locate(const struct kp_pattern *p, uint64_t near, const uint8_t *b, size_t n)
+{
+	uint64_t lo = near > KP_LOCATE_WIN ? near - KP_LOCATE_WIN : 0;
+	size_t len = 2 * KP_LOCATE_WIN;
+	uint8_t *w = malloc(len);
+	const uint8_t *hit;
+	int64_t r = -1;
+
+	if (!w)
+		return -1;
+	kp_pattern_fill(p, lo, w, len);
+	hit = memmem(w, len, b, n);
+	if (hit)
+		r = (int64_t)(lo + (uint64_t)(hit - w));
+	free(w);
+	return r;
+}
+
 static bool check_data(struct xfer *x, struct xconn *c, const uint8_t *b, size_t n)
 {
 	size_t k = kp_pattern_check(&c->pat, c->recvd, b, n);
@@ -189,6 +214,7 @@ static bool check_data(struct xfer *x, struct xconn *c, const uint8_t *b, size_t
 	c->exp = kp_pattern_byte(&c->pat, c->fail_off);
 	c->got = b[k];
 	c->other = c->recvd == 0 && n >= 8 ? whose_stream(x, b) : -1;
+	c->from = n - k >= 32 ? locate(&c->pat, c->fail_off, b + k, 32) : -1;
 	finish(x, c, F_MISMATCH, 0);
 	return false;
 }
@@ -265,6 +291,11 @@ static void describe(struct xfer *x, const struct xconn *c, char *buf, size_t le
 			snprintf(buf, len, "data differs at offset %" PRIu64
 				 ": it is connection %d's stream, not this one's", c->fail_off,
 				 c->other);
+		else if (c->from >= 0)
+			snprintf(buf, len, "data differs at offset %" PRIu64
+				 " (expected 0x%02x, got 0x%02x): the bytes there are the stream's"
+				 " bytes from offset %" PRId64 " (%+" PRId64 ")", c->fail_off, c->exp,
+				 c->got, c->from, c->from - (int64_t)c->fail_off);
 		else
 			snprintf(buf, len, "data differs at offset %" PRIu64
 				 " (expected 0x%02x, got 0x%02x)", c->fail_off, c->exp, c->got);

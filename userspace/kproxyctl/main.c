@@ -245,11 +245,13 @@ static void stats_text(json_object *ans)
 		if (json_object_object_get_ex(px, "kernel", &k))
 			printf("\tkernel:  rx %lld bytes %lld skbs  redirected %lld bytes %lld skbs\n"
 			       "\t         passed to kproxyd %lld bytes %lld skbs  (backlog %lld, "
-			       "no peer %lld)\n\t         redirect failures %lld  fin %lld\n",
+			       "no peer %lld)\n\t         redirect failures %lld  fin %lld  "
+			       "no conn %lld  overlap %lld bytes (%lld untrimmed)\n",
 			       jint(k, "rx_bytes"), jint(k, "rx_skbs"), jint(k, "redir_bytes"),
 			       jint(k, "redir_skbs"), jint(k, "passed_bytes"), jint(k, "passed_skbs"),
 			       jint(k, "backlog_hits"), jint(k, "no_peer"), jint(k, "redir_fail"),
-			       jint(k, "fin_dropped"));
+			       jint(k, "fin_dropped"), jint(k, "no_conn"), jint(k, "overlap_bytes"),
+			       jint(k, "overlap_fail"));
 		if (json_object_object_get_ex(px, "daemon", &d))
 			printf("\tkproxyd: accepted %lld  rejected %lld  closed %lld  resets %lld  "
 			       "backend failures %lld\n\t         user-space fallbacks %lld  relayed "
@@ -342,6 +344,7 @@ static const char *const ev_names[KP_EV_MAX] = {
 static const char *const drop_names[KP_DR_MAX] = {
 	[KP_DR_REDIRECT_FAIL] = "redirect-failed", [KP_DR_NO_PEER] = "no-peer",
 	[KP_DR_NO_CONN] = "no-conn", [KP_DR_INSERT_FAIL] = "insert-failed",
+	[KP_DR_OVERLAP] = "overlap-untrimmed",
 };
 
 static void ev_addr(const struct kp_event *e, bool peer, char *buf, size_t len)
@@ -349,8 +352,9 @@ static void ev_addr(const struct kp_event *e, bool peer, char *buf, size_t len)
 	struct sockaddr_storage ss = {};
 	const __u8 *a = peer ? e->peer_addr : e->addr;
 	int port = peer ? e->peer_port : e->port;
+	int family = peer && e->peer_family ? e->peer_family : e->family;
 
-	if (e->family == AF_INET6) {
+	if (family == AF_INET6) {
 		struct sockaddr_in6 *s6 = (void *)&ss;
 
 		s6->sin6_family = AF_INET6;
@@ -407,11 +411,16 @@ static int handle_event(void *ctx, void *data, size_t len)
 		json_object_object_add(o, "conn", json_object_new_int64(e->conn_id));
 	if (e->type == KP_EV_PROXY_ADD || e->type == KP_EV_PROXY_DEL) {
 		json_object_object_add(o, "listen", json_object_new_string(a));
+	} else if (e->type == KP_EV_REJECT) {
+		json_object_object_add(o, "client", json_object_new_string(a));
+		json_object_object_add(o, "listen", json_object_new_string(b));
 	} else if (e->type != KP_EV_DROP) {
 		json_object_object_add(o, "client", json_object_new_string(a));
 		if (e->peer_port)
 			json_object_object_add(o, "backend", json_object_new_string(b));
 	}
+	if (e->type == KP_EV_PROXY_DEL)
+		json_object_object_add(o, "draining", json_object_new_int64(e->a));
 	if (e->type == KP_EV_CONN_CLOSE) {
 		json_object_object_add(o, "bytes_to_backend", json_object_new_int64(e->a));
 		json_object_object_add(o, "bytes_to_client", json_object_new_int64(e->b));

@@ -187,7 +187,7 @@ void proxy_accept(struct proxy *px)
 			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 			close(fd);
 			px->rejected++;
-			emit_event(KP_EV_REJECT, px, NULL, EMFILE);
+			emit_client_event(KP_EV_REJECT, px, &ca, 0);
 			continue;
 		}
 		conn_start(px, fd, &ca);
@@ -231,7 +231,8 @@ json_object *proxy_json(struct proxy *px, bool stats)
 #define ST(f) json_object_object_add(k, #f, json_object_new_int64(st.f))
 			ST(rx_bytes); ST(rx_skbs); ST(redir_bytes); ST(redir_skbs);
 			ST(passed_bytes); ST(passed_skbs); ST(redir_fail); ST(no_peer);
-			ST(backlog_hits); ST(fin_dropped);
+			ST(backlog_hits); ST(fin_dropped); ST(no_conn);
+			ST(overlap_bytes); ST(overlap_fail);
 #undef ST
 		}
 		json_object_object_add(o, "kernel", k);
