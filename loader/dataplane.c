@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/mount.h>
@@ -25,6 +27,7 @@ struct kp_dataplane {
 	struct proxy_bpf *skel;
 	char pin_dir[256];
 	int ncpus;
+	int lock_fd;	/* flock on the pin directory: one kproxyd per dataplane */
 };
 
 static const char *const pinned_maps[] = {
@@ -75,6 +78,17 @@ struct kp_dataplane *kp_dp_open(const struct kp_dp_opts *opts)
 	err = ensure_pin_dir(dp->pin_dir);
 	if (err)
 		goto err_free;
+	/* Before anything is loaded: a second daemon must not re-attach the verdict. */
+	dp->lock_fd = open(dp->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dp->lock_fd < 0 || flock(dp->lock_fd, LOCK_EX | LOCK_NB)) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		if (err == -EBUSY)
+			kp_warn("another kproxyd uses the pin directory '%s': stop it first, or give "
+				"this one its own with -P", dp->pin_dir);
+		else
+			kp_warn("cannot lock the pin directory '%s': %s", dp->pin_dir, strerror(-err));
+		goto err_free;
+	}
 
 	oopts.pin_root_path = dp->pin_dir;
 	dp->skel = proxy_bpf__open_opts(&oopts);
@@ -88,8 +102,10 @@ struct kp_dataplane *kp_dp_open(const struct kp_dp_opts *opts)
 		if (err == -EPERM)
 			kp_warn("loading BPF programs needs root or CAP_BPF and CAP_NET_ADMIN");
 		else
-			kp_warn("failed to load the proxy BPF programs: %s (see the verifier log above; "
-				"'kproxyctl feature' tells what this kernel lacks)", strerror(-err));
+			kp_warn("failed to load the proxy BPF programs: %s (see the messages above; "
+				"maps pinned in '%s' by another kproxy version do not fit: remove them "
+				"with 'rm -r %s' when no proxy runs; 'kproxyctl feature' tells what this "
+				"kernel lacks)", strerror(-err), dp->pin_dir, dp->pin_dir);
 		goto err_destroy;
 	}
 
@@ -107,6 +123,8 @@ struct kp_dataplane *kp_dp_open(const struct kp_dp_opts *opts)
 err_destroy:
 	proxy_bpf__destroy(dp->skel);
 err_free:
+	if (dp->lock_fd > 0)
+		close(dp->lock_fd);
 	free(dp);
 	errno = -err;
 	return NULL;
@@ -117,6 +135,8 @@ void kp_dp_close(struct kp_dataplane *dp)
 	if (!dp)
 		return;
 	proxy_bpf__destroy(dp->skel);
+	if (dp->lock_fd > 0)
+		close(dp->lock_fd);
 	free(dp);
 }
 

@@ -101,6 +101,25 @@ static __u64 redirected(struct side *s)
 	return kc.redir_bytes;
 }
 
+/*
+ * Has every byte the kernel redirected from @s reached the peer's TCP write
+ * queue? Only then may kproxyd write: its bytes must follow those. While
+ * kproxyd holds passed bytes the verdict redirects nothing, so the redirect
+ * count rarely moves: one map lookup, and the two socket queries only when
+ * it did.
+ */
+static bool kernel_drained(struct side *s)
+{
+	__u64 r = redirected(s);
+
+	if (r == s->drained_redir)
+		return true;
+	if (r + s->fwd > delivered(s))
+		return false;
+	s->drained_redir = r;
+	return true;
+}
+
 static void side_interest(struct side *s)
 {
 	__u32 want = 0;
@@ -183,7 +202,7 @@ static int flush_side(struct side *s)
 		 * Bytes the kernel redirected earlier may still wait in the peer's
 		 * psock queue; writing now would put ours before them.
 		 */
-		if (s->in_map && redirected(s) + s->fwd > delivered(s)) {
+		if (s->in_map && !kernel_drained(s)) {
 			s->blocked = true;
 			tick_on(s->conn);
 			return -EAGAIN;

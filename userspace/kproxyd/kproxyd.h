@@ -25,7 +25,7 @@
 #include "uri.h"
 
 #define KPD_MAX_BACKENDS	16
-#define KPD_RELAY_BUF		(64 * 1024)
+#define KPD_RELAY_BUF		(128 * 1024)
 #define KPD_CONNECT_TIMEOUT_MS	3000
 #define KPD_MAX_CONNS_DEFAULT	10000
 
@@ -109,6 +109,7 @@ struct side {
 	size_t len, off;
 	__u64 fwd;			/* bytes of this side kproxyd wrote to the peer */
 	__u64 out_base;			/* bytes_acked + SIOCOUTQ of this socket at pairing */
+	__u64 drained_redir;		/* redirected bytes known to be in the peer's TCP queue */
 };
 
 struct conn {
@@ -154,6 +155,7 @@ __u64 now_ms(void);
 int ep_set(int fd, struct ev_src *ev, __u32 *cur, __u32 want);
 #define EP_REGISTERED	(1U << 31)
 void emit_event(int type, struct proxy *px, struct conn *c, int err);
+void emit_client_event(int type, struct proxy *px, const struct sockaddr_storage *ca, int err);
 
 /* config.c */
 int proxy_cfg_parse(int argc, char **argv, struct proxy_cfg *cfg, char *err, size_t errlen);

@@ -52,11 +52,23 @@ static void fill_addr(struct kp_event *ev, const struct sockaddr_storage *ss, bo
 		memcpy(addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
 	else if (ss->ss_family == AF_INET6)
 		memcpy(addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
-	ev->family = ss->ss_family;
-	if (peer)
+	if (peer) {
+		ev->peer_family = ss->ss_family;
 		ev->peer_port = port;
-	else
+	} else {
+		ev->family = ss->ss_family;
 		ev->port = port;
+	}
+}
+
+/* An event about a client that never became a connection (refused at accept). */
+void emit_client_event(int type, struct proxy *px, const struct sockaddr_storage *ca, int err)
+{
+	struct kp_event ev = { .type = type, .err = err, .proxy_id = px->id };
+
+	fill_addr(&ev, ca, false);
+	fill_addr(&ev, &px->cfg.listen.addr, true);
+	kp_dp_emit(kpd.dp, &ev);
 }
 
 void emit_event(int type, struct proxy *px, struct conn *c, int err)
@@ -80,6 +92,11 @@ void emit_event(int type, struct proxy *px, struct conn *c, int err)
 		}
 	} else if (px) {
 		fill_addr(&ev, &px->cfg.listen.addr, false);
+		if (type == KP_EV_PROXY_DEL) {
+			/* Connections left to drain, not an error. */
+			ev.a = (__u64)err;
+			ev.err = 0;
+		}
 	}
 	kp_dp_emit(kpd.dp, &ev);
 }
@@ -345,8 +362,6 @@ int main(int argc, char **argv)
 				done.next->prev = &done;
 				done.prev->next = &done;
 				LIST_INIT(&kpd.ticks);
-	LIST_INIT(&kpd.dead);
-	LIST_INIT(&kpd.dead_proxies);
 			}
 			for (p = done.next; p != &done; p = nx) {
 				struct conn *c = container_of(p, struct conn, tick);
