@@ -91,8 +91,10 @@ def main():
             s.close()
             sys.exit(0)
         if mode == 'stall-then-read':
-            # read nothing for S seconds, then read N bytes and check them
-            time.sleep(float(args[1]))
+            # read nothing until FILE exists (at most 120 s), then read N bytes and check them
+            t0 = time.time()
+            while not os.path.exists(args[1]) and time.time() - t0 < 120:
+                time.sleep(0.05)
             data, how = recv_all(s)
             ok = data == pattern(int(args[0]), 1)
             print('server got %d bytes (%s), match=%s' % (len(data), how, ok))
@@ -139,17 +141,22 @@ def main():
         print('client: %s after %d bytes' % (how, len(data)))
         sys.exit(0 if how == 'reset' else 1)
     if mode == 'blast':
-        # send N bytes as fast as the proxy takes them; report how far we got in S seconds
-        n, secs = int(args[0]), float(args[1])
+        # send N bytes as fast as the proxy takes them until no byte went out
+        # for S seconds; report how far we got, then create FILE (the stalled
+        # server's cue to read) and send the rest
+        n, secs, cue = int(args[0]), float(args[1]), args[2] if len(args) > 2 else None
         data = pattern(n, 1)
         s.setblocking(False)
-        sent, t0 = 0, time.time()
-        while sent < n and time.time() - t0 < secs:
+        sent, last = 0, time.time()
+        while sent < n and time.time() - last < secs:
             try:
                 sent += s.send(data[sent:sent + 65536])
+                last = time.time()
             except BlockingIOError:
                 time.sleep(0.005)
         print(sent, flush=True)
+        if cue:
+            open(cue, 'w').close()
         s.setblocking(True)
         s.sendall(data[sent:])
         s.shutdown(socket.SHUT_WR)

@@ -36,6 +36,8 @@ expect no_daemon 3 "is kproxyd running" "$KP_BUILD/kproxyctl" -s "$KP_TMP/none.s
 expect not_root_ctl 4 "root" setpriv --reuid=65534 --regid=65534 --clear-groups "$KP_BUILD/kproxyctl" -s "$KP_TMP/ctl.sock" stats
 expect not_root_daemon 4 "run it as root" setpriv --reuid=65534 --regid=65534 --clear-groups "$KP_BUILD/kproxyd" -f -s "$KP_TMP/x.sock" -P /sys/fs/bpf/kpx
 expect second_daemon 3 "another kproxyd" "$KP_BUILD/kproxyd" -f -s "$KP_TMP/ctl.sock" -P /sys/fs/bpf/kproxy -c "$KP_TMP/kproxy.conf"
+# Same pins, its own control socket: refused before it touches the dataplane.
+expect second_daemon_same_pins 3 "uses the pin directory" "$KP_BUILD/kproxyd" -f -s "$KP_TMP/z.sock" -P /sys/fs/bpf/kproxy -c "$KP_TMP/kproxy.conf"
 printf 'proxy a listen tcp://127.0.0.1:1 backend\n' > "$KP_TMP/bad.conf"
 expect bad_config 3 "bad.conf:1" "$KP_BUILD/kproxyd" -f -s "$KP_TMP/y.sock" -P /sys/fs/bpf/kpy -c "$KP_TMP/bad.conf"
 # Control socket and pins are not world-accessible.
