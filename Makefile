@@ -11,7 +11,7 @@ PKGS		:= libbpf json-c
 CFLAGS		?= -g -O2 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
 CFLAGS		+= -D_GNU_SOURCE -Iinclude -I$(OUT) -Iuserspace/common -Iloader $(shell pkg-config --cflags $(PKGS))
 LDLIBS		+= $(shell pkg-config --libs $(PKGS)) -lelf -lz
-BPF_CFLAGS	:= -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I. -Iinclude -Ibpf -Wall -Wno-unused-function
+BPF_CFLAGS	:= -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I. -Iinclude -Ibpf -Wall -Wno-unused-function
 
 ifeq ($(V),1)
 Q =
@@ -21,7 +21,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-BPF_PROGS	:= proxy
+BPF_PROGS	:= proxy service
 BPF_OBJS	:= $(patsubst %,$(OUT)/%.bpf.o,$(BPF_PROGS))
 SKELS		:= $(patsubst %,$(OUT)/%.skel.h,$(BPF_PROGS))
 

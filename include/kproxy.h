@@ -22,6 +22,13 @@
 #define KP_MAP_STATS		"kp_stats"
 #define KP_MAP_EVENTS		"kp_events"
 #define KP_MAP_EVLOST		"kp_evlost"
+/* Services (bpf/service.bpf.c): VIPs steered at connect/sendmsg time. */
+#define KP_MAP_SVC		"kp_svc"
+#define KP_MAP_SVC_BE		"kp_svc_be"
+#define KP_MAP_SVC_REV		"kp_svc_rev"
+#define KP_MAP_SVC_SOCKS	"kp_svc_socks"
+#define KP_MAP_SVC_STATS	"kp_svc_stats"
+#define KP_MAP_SVC_CFG		"kp_svc_cfg"
 
 #ifndef KP_MAX_PROXIES
 #define KP_MAX_PROXIES		64
@@ -101,6 +108,92 @@ struct kp_proxy_stats {
 	__u64 overlap_fail;	/* overlaps the verdict could not trim (passed, then reset) */
 };
 
+/*
+ * Services. kp_svc maps a VIP (address, port, protocol) to a service; its
+ * healthy backends are kp_svc_be[{id, 0..nbackends-1}], kept dense by
+ * kproxyd. Addresses are 16 bytes (IPv4 in the first 4), ports in network
+ * order, as in struct bpf_sock_addr.
+ */
+#ifndef KP_MAX_SERVICES
+#define KP_MAX_SERVICES		1024
+#endif
+#define KP_MAX_SVC_BACKENDS	64
+#ifndef KP_MAX_STEERED
+#define KP_MAX_STEERED		65536	/* sockets remembered for getpeername/recvmsg and 'sockets' */
+#endif
+
+struct kp_svc_key {
+	__u8 addr[16];
+	__u16 port;		/* network order */
+	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 family;		/* AF_INET or AF_INET6 */
+};
+
+#define KP_SVC_VIA_PROXY	0x1	/* backends are kproxy listeners (L7) */
+
+struct kp_svc {
+	__u64 cgroup_id;	/* only sockets of tasks under this cgroup are steered */
+	__u32 id;		/* index into kp_svc_stats, key of kp_svc_be */
+	__u32 level;		/* depth of cgroup_id below the root (0: the root) */
+	__u32 nbackends;	/* healthy backends; 0: connect is refused */
+	__u32 flags;		/* KP_SVC_* */
+	__u32 rr;		/* round-robin position (BPF, atomic) */
+	__u32 _pad;
+};
+
+struct kp_svc_be_key {
+	__u32 svc_id;
+	__u32 idx;
+};
+
+struct kp_svc_be {
+	__u8 addr[16];
+	__u16 port;		/* network order */
+	__u16 family;
+	__u32 _pad;
+};
+
+/* Reverse translation for getpeername and recvmsg: (socket, backend) -> VIP. */
+struct kp_svc_rev_key {
+	__u64 cookie;
+	__u8 addr[16];
+	__u16 port;
+	__u16 family;
+	__u32 _pad;
+};
+
+/* kp_svc_cfg[0]: where a connect to a service without backends goes (refused). */
+struct kp_svc_cfg {
+	__u8 refuse4[4];
+	__u16 refuse4_port;	/* network order; 0: not set */
+	__u16 refuse6_port;
+	__u8 refuse6[16];
+};
+
+#define KP_SOCK_STEERED		1	/* connect/sendmsg went to a backend instead of the VIP */
+
+/* kp_svc_socks, keyed by socket cookie: what 'kproxyctl sockets' lists. */
+struct kp_svc_sock {
+	__u64 cgroup_id;	/* the task's cgroup at connect/sendmsg */
+	__u64 ts_ns;		/* when it was steered */
+	__u32 svc_id;
+	__u8 proto;
+	__u8 family;
+	__u8 mode;		/* KP_SOCK_* */
+	__u8 _pad;
+	struct kp_svc_key vip;
+	struct kp_svc_be be;
+};
+
+struct kp_svc_stats {
+	__u64 connects;		/* connect() steered to a backend */
+	__u64 sendmsgs;		/* unconnected UDP sends steered */
+	__u64 refused;		/* connects with no healthy backend */
+	__u64 rev_peername;	/* getpeername() answered with the VIP */
+	__u64 rev_recvmsg;	/* recvmsg() source rewritten to the VIP */
+	__u64 outside;		/* VIP used by a task outside the service's cgroup: untouched */
+};
+
 /* Events carried through the kp_events ring buffer. */
 enum kp_event_type {
 	KP_EV_CONN_OPEN = 1,	/* kproxyd paired a client with a backend */
@@ -111,6 +204,8 @@ enum kp_event_type {
 	KP_EV_PROXY_ADD,
 	KP_EV_PROXY_DEL,
 	KP_EV_REJECT,		/* client refused (max connections) */
+	KP_EV_SVC_CONNECT,	/* a connect to a service VIP went to a backend (addr: VIP, peer: backend) */
+	KP_EV_SVC_REFUSED,	/* a connect to a service VIP found no healthy backend */
 	KP_EV_MAX,
 };
 
@@ -146,6 +241,11 @@ struct kp_event {
 _Static_assert(sizeof(struct kp_conn) == 112, "kp_conn ABI size");
 _Static_assert(sizeof(struct kp_proxy_stats) == 104, "kp_proxy_stats ABI size");
 _Static_assert(sizeof(struct kp_event) == 96, "kp_event ABI size");
+_Static_assert(sizeof(struct kp_svc_key) == 20, "kp_svc_key ABI size");
+_Static_assert(sizeof(struct kp_svc) == 32, "kp_svc ABI size");
+_Static_assert(sizeof(struct kp_svc_be) == 24, "kp_svc_be ABI size");
+_Static_assert(sizeof(struct kp_svc_rev_key) == 32, "kp_svc_rev_key ABI size");
+_Static_assert(sizeof(struct kp_svc_sock) == 72, "kp_svc_sock ABI size");
 #endif
 
 #endif /* KPROXY_H */

@@ -58,6 +58,29 @@ int kp_dp_stats_reset(struct kp_dataplane *dp, __u32 proxy_id);
 int kp_dp_emit(struct kp_dataplane *dp, struct kp_event *ev);
 __u64 kp_dp_events_lost(struct kp_dataplane *dp);
 
+/*
+ * Services (bpf/service.bpf.c): cgroup connect/sendmsg/recvmsg/getpeername
+ * hooks that steer connections to a VIP to a backend.
+ */
+struct kp_svc_dp;
+
+/** kp_svc_open() - load the service hooks; maps pinned in @pin_dir (shared with the proxy). */
+struct kp_svc_dp *kp_svc_open(const char *pin_dir);
+void kp_svc_close(struct kp_svc_dp *d);
+int kp_svc_map_fd(struct kp_svc_dp *d, const char *name);
+/** kp_svc_attach() - attach every hook to the cgroup @cgroup_path (id @cgid); links pinned. */
+int kp_svc_attach(struct kp_svc_dp *d, const char *cgroup_path, __u64 cgid);
+/** kp_svc_detach() - remove the hooks kp_svc_attach() put on cgroup @cgid. */
+int kp_svc_detach(struct kp_svc_dp *d, __u64 cgid);
+/** kp_svc_detach_all() - remove every hook pinned in the pin directory. */
+int kp_svc_detach_all(struct kp_svc_dp *d);
+int kp_svc_stats(struct kp_svc_dp *d, __u32 id, struct kp_svc_stats *out);
+int kp_svc_stats_reset(struct kp_svc_dp *d, __u32 id);
+/** kp_svc_unpin() - remove the service maps' pins. */
+int kp_svc_unpin(const char *pin_dir);
+/** kp_cgroup_id() - id (inode) of the cgroup2 directory @path and its depth below the root. */
+int kp_cgroup_id(const char *path, __u64 *id, __u32 *level);
+
 /* Kernel features and what each enables in kproxy. */
 enum kp_feature {
 	KP_FEAT_SOCKMAP,

@@ -18,7 +18,7 @@ usage() { echo "usage: $0 [--test] [--bench]" >&2; exit 2; }
 
 base=(make gcc clang-19 llvm-19 libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
       libjson-c-dev libgnutls28-dev iproute2 procps)
-test_pkgs=(qemu-system-x86 busybox-static xz-utils zstd socat python3 curl util-linux)
+test_pkgs=(qemu-system-x86 busybox-static xz-utils zstd socat python3 curl util-linux netcat-openbsd)
 bench_pkgs=(haproxy socat gnuplot-nox iperf3)
 
 want=("${base[@]}")

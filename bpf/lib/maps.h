@@ -36,19 +36,4 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } kp_stats SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, KP_EVENTS_SIZE);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} kp_events SEC(".maps");
-
-/* Events that did not fit in kp_events (consumer too slow or absent). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} kp_evlost SEC(".maps");
-
 #endif

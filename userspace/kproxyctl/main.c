@@ -298,6 +298,102 @@ static int do_conn_show(int argc, char **argv)
 	return run_and_print(2 + argc, args, conns_text);
 }
 
+static void services_text(json_object *ans)
+{
+	json_object *arr, *sv, *bes, *st;
+	size_t i, j;
+
+	if (!json_object_object_get_ex(ans, "services", &arr))
+		return;
+	for (i = 0; i < json_object_array_length(arr); i++) {
+		sv = json_object_array_get_idx(arr, i);
+		printf("%s: vip %s", jstr(sv, "name"), jstr(sv, "vip"));
+		if (json_object_object_get_ex(sv, "via", &st))
+			printf(" via %s", json_object_get_string(st));
+		printf("  cgroup %s\n\tbackends", jstr(sv, "cgroup"));
+		if (json_object_object_get_ex(sv, "backends", &bes))
+			for (j = 0; j < json_object_array_length(bes); j++) {
+				json_object *b = json_object_array_get_idx(bes, j), *h;
+
+				printf(" %s%s", jstr(b, "uri"),
+				       json_object_object_get_ex(b, "healthy", &h) &&
+				       !json_object_get_boolean(h) ? " (down)" : "");
+			}
+		printf("\n");
+		if (json_object_object_get_ex(sv, "stats", &st))
+			printf("\tconnects %lld  udp sends %lld  refused %lld  getpeername %lld  "
+			       "recvmsg %lld  outside the cgroup %lld\n", jint(st, "connects"),
+			       jint(st, "sendmsgs"), jint(st, "refused"), jint(st, "rev_peername"),
+			       jint(st, "rev_recvmsg"), jint(st, "outside"));
+	}
+}
+
+static int do_service_add(int argc, char **argv)
+{
+	char *args[256] = { "service", "add" };
+
+	REQ_ARGS(1);
+	if (argc > 254)
+		return usage_err("too many arguments");
+	memcpy(args + 2, argv, argc * sizeof(*argv));
+	return run_and_print(argc + 2, args, services_text);
+}
+
+static int do_service_del(int argc, char **argv)
+{
+	char *args[] = { "service", "del", argc ? argv[0] : NULL };
+
+	if (argc != 1)
+		return usage_err("'service del' takes one NAME");
+	return run_and_print(3, args, ok_text);
+}
+
+static int do_service_show(int argc, char **argv)
+{
+	char *args[] = { "service", "show", argc ? argv[0] : NULL };
+
+	if (argc > 1)
+		return usage_err("'service show' takes at most one NAME");
+	return run_and_print(2 + argc, args, services_text);
+}
+
+static void sockets_text(json_object *ans)
+{
+	json_object *arr, *s, *v;
+	size_t i;
+
+	if (!json_object_object_get_ex(ans, "sockets", &arr))
+		return;
+	printf("%-20s %-10s %-8s %-26s %-26s %-26s %12s %12s  %s\n", "COOKIE", "SERVICE", "MODE",
+	       "LOCAL", "VIP", "BACKEND", "SENT", "RECEIVED", "CGROUP");
+	for (i = 0; i < json_object_array_length(arr); i++) {
+		char sent[24] = "-", rcvd[24] = "-";
+
+		s = json_object_array_get_idx(arr, i);
+		if (json_object_object_get_ex(s, "bytes_sent", &v))
+			snprintf(sent, sizeof(sent), "%lld", (long long)json_object_get_int64(v));
+		if (json_object_object_get_ex(s, "bytes_received", &v))
+			snprintf(rcvd, sizeof(rcvd), "%lld", (long long)json_object_get_int64(v));
+		printf("%-20lld %-10s %-8s %-26s %-26s %-26s %12s %12s  ", jint(s, "cookie"),
+		       jstr(s, "service"), jstr(s, "mode"),
+		       json_object_object_get_ex(s, "local", &v) ? json_object_get_string(v) : "-",
+		       jstr(s, "vip"), jstr(s, "backend"), sent, rcvd);
+		if (json_object_object_get_ex(s, "cgroup", &v))
+			printf("%s\n", json_object_get_string(v));
+		else
+			printf("id %lld\n", jint(s, "cgroup_id"));
+	}
+}
+
+static int do_sockets(int argc, char **argv)
+{
+	char *args[] = { "sockets" };
+
+	if (argc)
+		return usage_err("'sockets' takes no arguments");
+	return run_and_print(1, args, sockets_text);
+}
+
 static int do_feature(int argc, char **argv)
 {
 	struct kp_feature_info fi[KP_FEAT_MAX];
@@ -339,6 +435,7 @@ static const char *const ev_names[KP_EV_MAX] = {
 	[KP_EV_BACKEND_FAIL] = "backend-fail", [KP_EV_DROP] = "drop",
 	[KP_EV_FALLBACK] = "fallback", [KP_EV_PROXY_ADD] = "proxy-add",
 	[KP_EV_PROXY_DEL] = "proxy-del", [KP_EV_REJECT] = "reject",
+	[KP_EV_SVC_CONNECT] = "svc-connect", [KP_EV_SVC_REFUSED] = "svc-refused",
 };
 
 static const char *const drop_names[KP_DR_MAX] = {
@@ -406,11 +503,18 @@ static int handle_event(void *ctx, void *data, size_t len)
 	o = json_object_new_object();
 	json_object_object_add(o, "ts_ns", json_object_new_int64(e->ts_ns));
 	json_object_object_add(o, "type", json_object_new_string(type));
-	json_object_object_add(o, "proxy_id", json_object_new_int(e->proxy_id));
+	if (e->type != KP_EV_SVC_CONNECT && e->type != KP_EV_SVC_REFUSED)
+		json_object_object_add(o, "proxy_id", json_object_new_int(e->proxy_id));
 	if (e->conn_id)
 		json_object_object_add(o, "conn", json_object_new_int64(e->conn_id));
 	if (e->type == KP_EV_PROXY_ADD || e->type == KP_EV_PROXY_DEL) {
 		json_object_object_add(o, "listen", json_object_new_string(a));
+	} else if (e->type == KP_EV_SVC_CONNECT || e->type == KP_EV_SVC_REFUSED) {
+		json_object_object_add(o, "service_id", json_object_new_int(e->proxy_id));
+		json_object_object_add(o, "cookie", json_object_new_int64(e->cookie));
+		json_object_object_add(o, "vip", json_object_new_string(a));
+		if (e->peer_port)
+			json_object_object_add(o, "backend", json_object_new_string(b));
 	} else if (e->type == KP_EV_REJECT) {
 		json_object_object_add(o, "client", json_object_new_string(a));
 		json_object_object_add(o, "listen", json_object_new_string(b));
@@ -507,11 +611,16 @@ static int do_help(int argc, char **argv)
 	       "                 [backlog BYTES] [sndbuf BYTES] [rcvbuf BYTES]\n"
 	       "       kproxyctl proxy del NAME\n"
 	       "       kproxyctl proxy show [NAME]\n"
+	       "       kproxyctl service add NAME vip URI { backend URI [backend URI ...] | via PROXY }\n"
+	       "                 [cgroup PATH] [check_interval MS]\n"
+	       "       kproxyctl service del NAME\n"
+	       "       kproxyctl service show [NAME]\n"
+	       "       kproxyctl sockets\n"
 	       "       kproxyctl stats [NAME]\n"
 	       "       kproxyctl conn show [NAME]\n"
 	       "       kproxyctl monitor\n"
 	       "       kproxyctl feature\n"
-	       "URI := { tcp://IPV4:PORT | tcp6://[IPV6]:PORT }\n"
+	       "URI := { tcp://IPV4:PORT | tcp6://[IPV6]:PORT | udp://IPV4:PORT | udp6://[IPV6]:PORT }\n"
 	       HELP_OPTIONS);
 	return EXIT_OK;
 }
@@ -560,8 +669,21 @@ static int do_conn(int argc, char **argv)
 	return cmd_select(conn_cmds, argc, argv, "expected 'conn show'");
 }
 
+static const struct cmd service_cmds[] = {
+	{ "add", do_service_add }, { "del", do_service_del }, { "show", do_service_show },
+	{ "list", do_service_show }, { "help", do_help }, {}
+};
+
+static int do_service(int argc, char **argv)
+{
+	if (!argc)
+		return do_service_show(0, argv);
+	return cmd_select(service_cmds, argc, argv, "expected 'service add|del|show'");
+}
+
 static const struct cmd main_cmds[] = {
-	{ "proxy", do_proxy }, { "stats", do_stats }, { "conn", do_conn },
+	{ "proxy", do_proxy }, { "service", do_service }, { "sockets", do_sockets },
+	{ "stats", do_stats }, { "conn", do_conn },
 	{ "monitor", do_monitor }, { "feature", do_feature }, { "help", do_help }, {}
 };
 

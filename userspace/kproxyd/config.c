@@ -12,7 +12,7 @@
 
 #include "kproxyd.h"
 
-static int parse_num(const char *kw, const char *s, unsigned long min, unsigned long max,
+int kpd_parse_num(const char *kw, const char *s, unsigned long min, unsigned long max,
 		     unsigned long *out, char *err, size_t errlen)
 {
 	char *end;
@@ -27,7 +27,7 @@ static int parse_num(const char *kw, const char *s, unsigned long min, unsigned 
 	return 0;
 }
 
-static bool name_ok(const char *n)
+bool kpd_name_ok(const char *n)
 {
 	size_t i, l = strlen(n);
 
@@ -39,81 +39,120 @@ static bool name_ok(const char *n)
 	return true;
 }
 
+/*
+ * The shape both grammars share: NAME, then KEYWORD VALUE pairs, each handed
+ * to @kw. @what names the object in messages ("proxy", "service").
+ */
+int kpd_parse_words(const char *what, int argc, char **argv, char *name,
+		    int (*kw)(void *obj, const char *kw, const char *arg, char *err, size_t errlen),
+		    void *obj, char *err, size_t errlen)
+{
+	int i, ret;
+
+	if (argc < 1 || !kpd_name_ok(argv[0])) {
+		snprintf(err, errlen, "a %s needs a name of 1 to %d letters, digits, '-', '_' or '.'",
+			 what, KP_NAME_LEN - 1);
+		return -EINVAL;
+	}
+	snprintf(name, KP_NAME_LEN, "%s", argv[0]);
+	for (i = 1; i < argc; i += 2) {
+		if (i + 1 >= argc) {
+			snprintf(err, errlen, "'%s' needs a value", argv[i]);
+			return -EINVAL;
+		}
+		ret = kw(obj, argv[i], argv[i + 1], err, errlen);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* One more 'backend URI' into @arr (of KPD_MAX_BACKENDS). */
+int kpd_add_backend(const char *what, struct kp_uri *arr, int *n, const char *arg, char *err,
+		    size_t errlen)
+{
+	int ret;
+
+	if (*n == KPD_MAX_BACKENDS) {
+		snprintf(err, errlen, "at most %d backends per %s", KPD_MAX_BACKENDS, what);
+		return -E2BIG;
+	}
+	ret = kp_uri_parse(arg, &arr[*n], err, errlen);
+	if (!ret)
+		(*n)++;
+	return ret;
+}
+
+struct proxy_parse {
+	struct proxy_cfg *cfg;
+	bool have_listen;
+};
+
+static int proxy_word(void *obj, const char *kw, const char *arg, char *err, size_t errlen)
+{
+	struct proxy_parse *pp = obj;
+	struct proxy_cfg *cfg = pp->cfg;
+	unsigned long v;
+	int ret;
+
+	if (!strcmp(kw, "listen")) {
+		ret = kp_uri_parse(arg, &cfg->listen, err, errlen);
+		if (ret)
+			return ret;
+		pp->have_listen = true;
+	} else if (!strcmp(kw, "backend")) {
+		return kpd_add_backend("proxy", cfg->backends, &cfg->nbackends, arg, err, errlen);
+	} else if (!strcmp(kw, "balance")) {
+		if (!strcmp(arg, "rr")) {
+			cfg->balance = BAL_RR;
+		} else if (!strcmp(arg, "hash")) {
+			cfg->balance = BAL_HASH;
+		} else {
+			snprintf(err, errlen, "unknown balance '%s': use rr or hash", arg);
+			return -EINVAL;
+		}
+	} else if (!strcmp(kw, "max_conns")) {
+		if (kpd_parse_num(kw, arg, 1, KP_MAX_SOCKS / 2, &v, err, errlen))
+			return -EINVAL;
+		cfg->max_conns = v;
+	} else if (!strcmp(kw, "connect_timeout")) {
+		if (kpd_parse_num(kw, arg, 1, 600000, &v, err, errlen))
+			return -EINVAL;
+		cfg->connect_timeout_ms = v;
+	} else if (!strcmp(kw, "backlog")) {
+		if (kpd_parse_num(kw, arg, 4096, 1UL << 30, &v, err, errlen))
+			return -EINVAL;
+		cfg->backlog = v;
+	} else if (!strcmp(kw, "sndbuf")) {
+		if (kpd_parse_num(kw, arg, 4096, 1UL << 30, &v, err, errlen))
+			return -EINVAL;
+		cfg->sndbuf = v;
+	} else if (!strcmp(kw, "rcvbuf")) {
+		if (kpd_parse_num(kw, arg, 4096, 1UL << 30, &v, err, errlen))
+			return -EINVAL;
+		cfg->rcvbuf = v;
+	} else {
+		snprintf(err, errlen, "unknown keyword '%s': expected listen, backend, balance, "
+			 "max_conns, connect_timeout, backlog, sndbuf or rcvbuf", kw);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* argv starts after "proxy add" / "proxy": NAME listen URI ... */
 int proxy_cfg_parse(int argc, char **argv, struct proxy_cfg *cfg, char *err, size_t errlen)
 {
-	unsigned long v;
-	bool have_listen = false;
+	struct proxy_parse pp = { .cfg = cfg };
 	int i, ret;
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->max_conns = KPD_MAX_CONNS_DEFAULT;
 	cfg->connect_timeout_ms = KPD_CONNECT_TIMEOUT_MS;
 	cfg->backlog = KP_BACKLOG_DEFAULT;
-	if (argc < 1 || !name_ok(argv[0])) {
-		snprintf(err, errlen, "a proxy needs a name of 1 to %d letters, digits, '-', '_' or '.'",
-			 KP_NAME_LEN - 1);
-		return -EINVAL;
-	}
-	snprintf(cfg->name, sizeof(cfg->name), "%s", argv[0]);
-	for (i = 1; i < argc; i++) {
-		const char *kw = argv[i], *arg = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (!arg) {
-			snprintf(err, errlen, "'%s' needs a value", kw);
-			return -EINVAL;
-		}
-		i++;
-		if (!strcmp(kw, "listen")) {
-			ret = kp_uri_parse(arg, &cfg->listen, err, errlen);
-			if (ret)
-				return ret;
-			have_listen = true;
-		} else if (!strcmp(kw, "backend")) {
-			if (cfg->nbackends == KPD_MAX_BACKENDS) {
-				snprintf(err, errlen, "at most %d backends per proxy", KPD_MAX_BACKENDS);
-				return -E2BIG;
-			}
-			ret = kp_uri_parse(arg, &cfg->backends[cfg->nbackends], err, errlen);
-			if (ret)
-				return ret;
-			cfg->nbackends++;
-		} else if (!strcmp(kw, "balance")) {
-			if (!strcmp(arg, "rr")) {
-				cfg->balance = BAL_RR;
-			} else if (!strcmp(arg, "hash")) {
-				cfg->balance = BAL_HASH;
-			} else {
-				snprintf(err, errlen, "unknown balance '%s': use rr or hash", arg);
-				return -EINVAL;
-			}
-		} else if (!strcmp(kw, "max_conns")) {
-			if (parse_num(kw, arg, 1, KP_MAX_SOCKS / 2, &v, err, errlen))
-				return -EINVAL;
-			cfg->max_conns = v;
-		} else if (!strcmp(kw, "connect_timeout")) {
-			if (parse_num(kw, arg, 1, 600000, &v, err, errlen))
-				return -EINVAL;
-			cfg->connect_timeout_ms = v;
-		} else if (!strcmp(kw, "backlog")) {
-			if (parse_num(kw, arg, 4096, 1UL << 30, &v, err, errlen))
-				return -EINVAL;
-			cfg->backlog = v;
-		} else if (!strcmp(kw, "sndbuf")) {
-			if (parse_num(kw, arg, 4096, 1UL << 30, &v, err, errlen))
-				return -EINVAL;
-			cfg->sndbuf = v;
-		} else if (!strcmp(kw, "rcvbuf")) {
-			if (parse_num(kw, arg, 4096, 1UL << 30, &v, err, errlen))
-				return -EINVAL;
-			cfg->rcvbuf = v;
-		} else {
-			snprintf(err, errlen, "unknown keyword '%s': expected listen, backend, balance, "
-				 "max_conns, connect_timeout, backlog, sndbuf or rcvbuf", kw);
-			return -EINVAL;
-		}
-	}
-	if (!have_listen || !cfg->nbackends) {
+	ret = kpd_parse_words("proxy", argc, argv, cfg->name, proxy_word, &pp, err, errlen);
+	if (ret)
+		return ret;
+	if (!pp.have_listen || !cfg->nbackends) {
 		snprintf(err, errlen, "proxy '%s' needs 'listen URI' and at least one 'backend URI'",
 			 cfg->name);
 		return -EINVAL;

@@ -52,9 +52,20 @@ int ctl_open(const char *path)
 		close(fd);
 		return -EADDRINUSE;
 	}
-	unlink(path);
+	/*
+	 * Bound under a temporary name and renamed into place by ctl_publish()
+	 * once the configuration is up: whoever waits for the socket to appear
+	 * finds a kproxyd whose proxies already listen.
+	 */
+	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.new", path) >= (int)sizeof(sa.sun_path)) {
+		kp_warn("control socket path '%s' is too long", path);
+		close(fd);
+		return -ENAMETOOLONG;
+	}
+	unlink(sa.sun_path);
 	umask(0077);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(path, 0600) || listen(fd, 64)) {
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(sa.sun_path, 0600) ||
+	    listen(fd, 64)) {
 		int err = -errno;
 
 		kp_warn("cannot listen on control socket %s: %s", path, strerror(-err));
@@ -66,10 +77,27 @@ int ctl_open(const char *path)
 	return ep_set(fd, &kpd.ctl_ev, &dummy, EPOLLIN);
 }
 
+int ctl_publish(const char *path)
+{
+	char tmp[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	if (rename(tmp, path)) {
+		kp_warn("cannot put the control socket in place at %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 void ctl_close(void)
 {
+	char tmp[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
 	if (kpd.ctl_fd > 0) {
 		close(kpd.ctl_fd);
+		kpd.ctl_fd = -1;
+		snprintf(tmp, sizeof(tmp), "%s.new", kpd.ctl_path);
+		unlink(tmp);
 		unlink(kpd.ctl_path);
 	}
 }
@@ -165,6 +193,18 @@ static json_object *dispatch(int argc, char **argv)
 		o = list_proxies(argc == 2 ? argv[1] : NULL, true, err, sizeof(err));
 	} else if (argc <= 3 && argc >= 2 && !strcmp(argv[0], "conn") && !strcmp(argv[1], "show")) {
 		o = list_conns(argc == 3 ? argv[2] : NULL, err, sizeof(err));
+	} else if (argc >= 2 && !strcmp(argv[0], "service") && !strcmp(argv[1], "add")) {
+		ret = service_add(argc - 2, argv + 2, -1, err, sizeof(err));
+		if (!ret)
+			o = services_json(argv[2], err, sizeof(err));
+	} else if (argc == 3 && !strcmp(argv[0], "service") && !strcmp(argv[1], "del")) {
+		if (!service_del(argv[2], err, sizeof(err)))
+			o = ok_obj();
+	} else if (argc <= 3 && argc >= 2 && !strcmp(argv[0], "service") &&
+		   !strcmp(argv[1], "show")) {
+		o = services_json(argc == 3 ? argv[2] : NULL, err, sizeof(err));
+	} else if (argc == 1 && !strcmp(argv[0], "sockets")) {
+		o = sockets_json(err, sizeof(err));
 	} else {
 		snprintf(err, sizeof(err), "unknown request");
 	}

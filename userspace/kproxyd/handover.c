@@ -20,7 +20,6 @@
 
 #include "kproxyd.h"
 
-#define HANDOVER_ENV "KPROXYD_HANDOVER"
 
 static void keep_fd(int fd)
 {
@@ -162,6 +161,7 @@ int handover_exec(char **argv)
 		json_object_array_add(pxs, o);
 	}
 	json_object_object_add(root, "proxies", pxs);
+	json_object_object_add(root, "services", services_handover_json());
 	json_object_object_add(root, "next_conn_id", json_object_new_uint64(kpd.next_conn_id));
 	txt = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
 
@@ -299,6 +299,21 @@ int handover_restore(void)
 			side_restore(&c->s[0], json_object_object_get(co, "client"));
 			side_restore(&c->s[1], json_object_object_get(co, "backend_side"));
 			conn_resume(c, jbool(co, "active"));
+		}
+	}
+	/* Services after proxies: 'via PROXY' needs its proxy. Their hooks stayed attached. */
+	if (json_object_object_get_ex(root, "services", &pxs)) {
+		for (i = 0; i < json_object_array_length(pxs); i++) {
+			json_object *so = json_object_array_get_idx(pxs, i), *words;
+			char *argv[KPD_SVC_MAX_ARGS];
+			int argc = 0;
+
+			words = json_object_object_get(so, "argv");
+			for (j = 0; j < json_object_array_length(words) && argc < KPD_SVC_MAX_ARGS; j++)
+				argv[argc++] = (char *)json_object_get_string(
+					json_object_array_get_idx(words, j));
+			if (service_add(argc, argv, (int)ju64(so, "id"), err, sizeof(err)))
+				kp_warn("restart: service: %s", err);
 		}
 	}
 	json_object_put(root);

@@ -92,6 +92,34 @@ struct proxy {
 	__u64 user_bytes;		/* bytes relayed in user space (passed by the verdict) */
 };
 
+#define KPD_SVC_MAX_ARGS	48
+#define HANDOVER_ENV		"KPROXYD_HANDOVER"	/* memfd with the state a restart hands over */
+
+struct svc_cfg {
+	char name[KP_NAME_LEN];
+	struct kp_uri vip;
+	struct kp_uri backends[KPD_MAX_BACKENDS];
+	int nbackends;
+	char via[KP_NAME_LEN];		/* a proxy: its listener is the one backend */
+	char cgroup[256];		/* "" : the cgroup2 root */
+	unsigned int check_ms;		/* health check interval, 0: none */
+};
+
+struct service {
+	struct svc_cfg cfg;
+	__u32 id;			/* kp_svc_stats slot */
+	__u64 cgid;
+	__u32 level;
+	char cgroup_path[256];
+	bool healthy[KPD_MAX_BACKENDS];
+	int probe[KPD_MAX_BACKENDS];	/* connect in flight, -1: none */
+	int nhealthy;
+	__u64 next_check_ms;
+	char *argv[KPD_SVC_MAX_ARGS];	/* the words that made it (for show and restart) */
+	int argc;
+	struct list_head node;
+};
+
 enum conn_state { CONN_CONNECTING = 1, CONN_ACTIVE, CONN_DEAD };
 
 struct side {
@@ -130,6 +158,7 @@ struct conn {
 struct kpd {
 	int epfd;
 	struct kp_dataplane *dp;
+	struct kp_svc_dp *svc;		/* service hooks; NULL if they did not load */
 	const char *conf_path;
 	const char *ctl_path;
 	const char *pin_dir;
@@ -159,7 +188,31 @@ void emit_client_event(int type, struct proxy *px, const struct sockaddr_storage
 
 /* config.c */
 int proxy_cfg_parse(int argc, char **argv, struct proxy_cfg *cfg, char *err, size_t errlen);
+bool kpd_name_ok(const char *n);
+int kpd_parse_num(const char *kw, const char *s, unsigned long min, unsigned long max,
+		  unsigned long *out, char *err, size_t errlen);
+int kpd_parse_words(const char *what, int argc, char **argv, char *name,
+		    int (*kw)(void *obj, const char *kw, const char *arg, char *err, size_t errlen),
+		    void *obj, char *err, size_t errlen);
+int kpd_add_backend(const char *what, struct kp_uri *arr, int *n, const char *arg, char *err,
+		    size_t errlen);
 int config_load(const char *path, struct proxy_cfg **cfgs, int *n, char *err, size_t errlen);
+
+/* service.c */
+int svc_cfg_parse(int argc, char **argv, struct svc_cfg *cfg, char *err, size_t errlen);
+int service_add(int argc, char **argv, int want_id, char *err, size_t errlen);
+int service_del(const char *name, char *err, size_t errlen);
+struct service *service_find(const char *name);
+void services_check(void);
+__u64 services_next_check(void);
+json_object *services_json(const char *name, char *err, size_t errlen);
+json_object *services_handover_json(void);
+int services_init(bool handover);
+void services_shutdown(bool restart);
+void services_fini(void);
+/* sockets.c */
+json_object *sockets_json(char *err, size_t errlen);
+struct list_head *kpd_services(void);
 
 /* proxy.c */
 int proxy_add(const struct proxy_cfg *cfg, char *err, size_t errlen);
@@ -186,6 +239,7 @@ int handover_restore(void);
 
 /* ctl.c */
 int ctl_open(const char *path);
+int ctl_publish(const char *path);
 void ctl_accept(void);
 void ctl_close(void);
 

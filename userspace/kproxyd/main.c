@@ -204,6 +204,16 @@ static int next_timeout(void)
 		if (t <= 1)
 			break;
 	}
+	if (t != 0 && t != 1) {
+		__u64 next = services_next_check();
+
+		if (next) {
+			int d = next > now ? (int)(next - now) : 0;
+
+			if (t < 0 || d < t)
+				t = d;
+		}
+	}
 	return t;
 }
 
@@ -312,6 +322,8 @@ int main(int argc, char **argv)
 
 	if (ctl_open(kpd.ctl_path))
 		goto out;
+	if (services_init(getenv(HANDOVER_ENV) != NULL))
+		kp_warn("services are not available on this kernel; proxies work without them");
 	n = handover_restore();
 	if (n < 0)
 		goto out_ctl;
@@ -319,6 +331,8 @@ int main(int argc, char **argv)
 		if (load_config(false))
 			goto out_ctl;
 	}
+	if (ctl_publish(kpd.ctl_path))
+		goto out_ctl;
 	kp_info("ready: control socket %s, maps pinned in %s", kpd.ctl_path, kpd.pin_dir);
 
 	while (!kpd.stop) {
@@ -372,6 +386,7 @@ int main(int argc, char **argv)
 				conn_tick(c);
 			}
 		}
+		services_check();
 		reap();
 	}
 	ret = 0;
@@ -380,11 +395,13 @@ int main(int argc, char **argv)
 		handover_exec(argv);
 		ret = 1;
 	}
-	kp_info("stopping: closing %s", "connections and listeners");
+	kp_info("stopping: closing %s", "connections and listeners, removing services' hooks");
 	shutdown_all();
+	services_shutdown(false);
 out_ctl:
 	ctl_close();
 out:
+	services_fini();
 	kp_dp_close(kpd.dp);
 	return ret;
 }
