@@ -299,6 +299,222 @@ int kp_getpeername6(struct bpf_sock_addr *ctx)
 	return unsteer(ctx, true, false);
 }
 
+
+/*
+ * Local acceleration. When both ends of a TCP connection are sockets of this
+ * host, in a cgroup and on a port that 'accel add' named, the sockops
+ * program puts each established socket in kp_acc_socks, and the sk_msg
+ * program moves every sendmsg() of one straight to the other's receive queue:
+ * no TCP segments, no loopback device, no softirq.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, KP_MAX_STEERED);
+	__type(key, struct kp_acc_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kp_acc_socks SEC(".maps");
+
+/* Port (host order) -> accel id; a connection is accelerated if either end's port is here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kp_acc_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, KP_MAX_STEERED);
+	__type(key, struct kp_acc_key);
+	__type(value, struct kp_acc_sock);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kp_acc_info SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KP_MAX_ACCEL);
+	__type(key, __u32);
+	__type(value, struct kp_acc_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kp_acc_stats SEC(".maps");
+
+/* remote_port of sock_ops and sk_msg: network order, in the low or (old kernels) high half. */
+static __always_inline __u32 rport_host(__u32 p)
+{
+	if (p > 0xffff)
+		p >>= 16;
+	return bpf_ntohs((__u16)p);
+}
+
+static __always_inline bool is_local(const struct kp_acc_key *k)
+{
+	if (k->family == AF_INET)
+		return (k->remote[0] & 0xff) == 127 || k->remote[0] == k->local[0];
+	if (!k->remote[0] && !k->remote[1] && !k->remote[2] && k->remote[3] == bpf_htonl(1))
+		return true;
+	return k->remote[0] == k->local[0] && k->remote[1] == k->local[1] &&
+	       k->remote[2] == k->local[2] && k->remote[3] == k->local[3];
+}
+
+static __always_inline struct kp_acc_stats *acc_stats(__u32 id)
+{
+	return bpf_map_lookup_elem(&kp_acc_stats, &id);
+}
+
+SEC("sockops")
+int kp_acc_sockops(struct bpf_sock_ops *skops)
+{
+	struct kp_acc_sock info = {};
+	struct kp_acc_stats *st;
+	struct kp_acc_key k = {};
+	__u32 port, *id;
+
+	if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB &&
+	    skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB &&
+	    skops->op != BPF_SOCK_OPS_STATE_CB)
+		return 1;
+	/* args[1] of a state change is the new state: forget closed sockets. */
+	if (skops->op == BPF_SOCK_OPS_STATE_CB && skops->args[1] != BPF_TCP_CLOSE)
+		return 1;
+	k.family = skops->family;
+	if (k.family == AF_INET) {
+		k.local[0] = skops->local_ip4;
+		k.remote[0] = skops->remote_ip4;
+	} else if (k.family == AF_INET6) {
+		k.local[0] = skops->local_ip6[0];
+		k.local[1] = skops->local_ip6[1];
+		k.local[2] = skops->local_ip6[2];
+		k.local[3] = skops->local_ip6[3];
+		k.remote[0] = skops->remote_ip6[0];
+		k.remote[1] = skops->remote_ip6[1];
+		k.remote[2] = skops->remote_ip6[2];
+		k.remote[3] = skops->remote_ip6[3];
+	} else {
+		return 1;
+	}
+	if (!is_local(&k))
+		return 1;
+	k.lport = skops->local_port;
+	k.rport = rport_host(skops->remote_port);
+	k.netns = bpf_get_netns_cookie(skops);
+	if (skops->op == BPF_SOCK_OPS_STATE_CB) {
+		bpf_map_delete_elem(&kp_acc_info, &k);
+		return 1;
+	}
+	port = k.lport;
+	id = bpf_map_lookup_elem(&kp_acc_ports, &port);
+	if (!id) {
+		port = k.rport;
+		id = bpf_map_lookup_elem(&kp_acc_ports, &port);
+	}
+	if (!id)
+		return 1;
+	info.cookie = bpf_get_socket_cookie(skops);
+	info.accel_id = *id;
+	if (bpf_map_update_elem(&kp_acc_info, &k, &info, BPF_ANY))
+		return 1;
+	if (bpf_sock_hash_update(skops, &kp_acc_socks, &k, BPF_NOEXIST)) {
+		bpf_map_delete_elem(&kp_acc_info, &k);
+		return 1;
+	}
+	/* Tell us when it closes (the sockhash forgets it by itself). */
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+	st = acc_stats(info.accel_id);
+	if (st)
+		st->socks++;
+	return 1;
+}
+
+SEC("sk_msg")
+int kp_acc_msg(struct sk_msg_md *msg)
+{
+	struct kp_acc_key me = {}, peer = {};
+	struct kp_acc_stats *st = NULL;
+	struct kp_acc_sock *info, *pinfo;
+	struct tcp_sock *tp;
+	struct bpf_sock *sk;
+
+	me.family = msg->family;
+	if (me.family == AF_INET) {
+		me.local[0] = msg->local_ip4;
+		me.remote[0] = msg->remote_ip4;
+	} else {
+		me.local[0] = msg->local_ip6[0];
+		me.local[1] = msg->local_ip6[1];
+		me.local[2] = msg->local_ip6[2];
+		me.local[3] = msg->local_ip6[3];
+		me.remote[0] = msg->remote_ip6[0];
+		me.remote[1] = msg->remote_ip6[1];
+		me.remote[2] = msg->remote_ip6[2];
+		me.remote[3] = msg->remote_ip6[3];
+	}
+	me.lport = msg->local_port;
+	me.rport = rport_host(msg->remote_port);
+	me.netns = bpf_get_netns_cookie(msg);
+	info = bpf_map_lookup_elem(&kp_acc_info, &me);
+	if (info)
+		st = acc_stats(info->accel_id);
+	peer.family = me.family;
+	peer.local[0] = me.remote[0];
+	peer.local[1] = me.remote[1];
+	peer.local[2] = me.remote[2];
+	peer.local[3] = me.remote[3];
+	peer.remote[0] = me.local[0];
+	peer.remote[1] = me.local[1];
+	peer.remote[2] = me.local[2];
+	peer.remote[3] = me.local[3];
+	peer.lport = me.rport;
+	peer.rport = me.lport;
+	peer.netns = me.netns;
+	sk = msg->sk;
+	tp = sk ? bpf_skc_to_tcp_sock(sk) : NULL;
+	if (!tp)
+		return SK_PASS;
+	/* For the peer: how far this socket has read what the peer sent through TCP. */
+	if (info) {
+		info->rcv_nxt = tp->rcv_nxt;
+		info->unread = tp->rcv_nxt - tp->copied_seq;
+		info->seen = 1;
+	}
+	/*
+	 * Bytes redirected now must not overtake bytes this socket sent through
+	 * TCP before (its first send may go out before the peer entered the
+	 * map). Once it sent any, redirect only when the peer, at its own last
+	 * send, had received and read all of them (its rcv_nxt is our
+	 * write_seq, nothing unread); request/response gets there at once.
+	 */
+	if (tp->bytes_acked + (tp->write_seq - tp->snd_una)) {
+		pinfo = bpf_map_lookup_elem(&kp_acc_info, &peer);
+		if (!pinfo || !pinfo->seen || pinfo->unread || pinfo->rcv_nxt != tp->write_seq ||
+		    tp->write_seq != tp->snd_una) {
+			if (st)
+				st->tcp_first++;
+			if (info)
+				info->tcp_msgs++;
+			return SK_PASS;
+		}
+	}
+	if (bpf_msg_redirect_hash(msg, &kp_acc_socks, &peer, BPF_F_INGRESS) != SK_PASS) {
+		/* No local peer in the map (not accelerated, or gone): plain TCP. */
+		if (st)
+			st->no_peer++;
+		if (info)
+			info->tcp_msgs++;
+		return SK_PASS;
+	}
+	if (st) {
+		st->bytes += msg->size;
+		st->msgs++;
+	}
+	if (info) {
+		info->bytes += msg->size;
+		info->msgs++;
+	}
+	return SK_PASS;
+}
+
 /* A steered socket is gone: forget it (the reverse entries age out of the LRU). */
 SEC("cgroup/sock_release")
 int kp_sock_release(struct bpf_sock *sk)

@@ -29,6 +29,11 @@
 #define KP_MAP_SVC_SOCKS	"kp_svc_socks"
 #define KP_MAP_SVC_STATS	"kp_svc_stats"
 #define KP_MAP_SVC_CFG		"kp_svc_cfg"
+/* Local acceleration (same object): sockops + sk_msg between two local sockets. */
+#define KP_MAP_ACC_SOCKS	"kp_acc_socks"
+#define KP_MAP_ACC_PORTS	"kp_acc_ports"
+#define KP_MAP_ACC_INFO		"kp_acc_info"
+#define KP_MAP_ACC_STATS	"kp_acc_stats"
 
 #ifndef KP_MAX_PROXIES
 #define KP_MAX_PROXIES		64
@@ -171,6 +176,48 @@ struct kp_svc_cfg {
 };
 
 #define KP_SOCK_STEERED		1	/* connect/sendmsg went to a backend instead of the VIP */
+#define KP_SOCK_ACCEL		2	/* both ends local: sendmsg goes to the peer's receive queue */
+
+#ifndef KP_MAX_ACCEL
+#define KP_MAX_ACCEL		64	/* acceleration scopes (accel add) */
+#endif
+
+/*
+ * kp_acc_socks (SOCKHASH) key: one established local TCP socket, as seen from
+ * itself. Its peer's key is the mirror image (local <-> remote). Ports in
+ * host order; netns: the network namespace cookie (127.0.0.1 is not unique).
+ */
+struct kp_acc_key {
+	__u32 local[4];
+	__u32 remote[4];
+	__u32 lport;
+	__u32 rport;
+	__u32 family;
+	__u32 _pad;
+	__u64 netns;
+};
+
+/* kp_acc_info, same key: what 'sockets' shows of an accelerated socket. */
+struct kp_acc_sock {
+	__u64 cookie;
+	__u64 cgroup_id;
+	__u64 bytes;		/* moved by sk_msg straight to the peer */
+	__u64 msgs;
+	__u64 tcp_msgs;		/* sent through TCP instead (peer not in the map, or TCP first) */
+	__u32 accel_id;
+	/* at this socket's last sendmsg: how far it had received and read the peer's TCP bytes */
+	__u32 rcv_nxt;
+	__u32 unread;
+	__u32 seen;		/* rcv_nxt/unread are set */
+};
+
+struct kp_acc_stats {
+	__u64 socks;		/* sockets put in kp_acc_socks */
+	__u64 bytes;		/* bytes redirected to the peer's receive queue */
+	__u64 msgs;
+	__u64 no_peer;		/* sendmsg with no local peer in the map: TCP */
+	__u64 tcp_first;	/* sendmsg on a socket that had sent through TCP: stays on TCP */
+};
 
 /* kp_svc_socks, keyed by socket cookie: what 'kproxyctl sockets' lists. */
 struct kp_svc_sock {
@@ -246,6 +293,8 @@ _Static_assert(sizeof(struct kp_svc) == 32, "kp_svc ABI size");
 _Static_assert(sizeof(struct kp_svc_be) == 24, "kp_svc_be ABI size");
 _Static_assert(sizeof(struct kp_svc_rev_key) == 32, "kp_svc_rev_key ABI size");
 _Static_assert(sizeof(struct kp_svc_sock) == 72, "kp_svc_sock ABI size");
+_Static_assert(sizeof(struct kp_acc_key) == 56, "kp_acc_key ABI size");
+_Static_assert(sizeof(struct kp_acc_sock) == 56, "kp_acc_sock ABI size");
 #endif
 
 #endif /* KPROXY_H */

@@ -72,6 +72,10 @@ int kp_svc_map_fd(struct kp_svc_dp *d, const char *name);
 int kp_svc_attach(struct kp_svc_dp *d, const char *cgroup_path, __u64 cgid);
 /** kp_svc_detach() - remove the hooks kp_svc_attach() put on cgroup @cgid. */
 int kp_svc_detach(struct kp_svc_dp *d, __u64 cgid);
+/** kp_acc_attach() - local acceleration: the sockops program on a cgroup (pinned link). */
+int kp_acc_attach(struct kp_svc_dp *d, const char *cgroup_path, __u64 cgid);
+int kp_acc_detach(struct kp_svc_dp *d, __u64 cgid);
+int kp_acc_stats(struct kp_svc_dp *d, __u32 id, struct kp_acc_stats *out);
 /** kp_svc_detach_all() - remove every hook pinned in the pin directory. */
 int kp_svc_detach_all(struct kp_svc_dp *d);
 int kp_svc_stats(struct kp_svc_dp *d, __u32 id, struct kp_svc_stats *out);

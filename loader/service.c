@@ -30,7 +30,7 @@ struct kp_svc_dp {
 
 static const char *const svc_maps[] = {
 	KP_MAP_SVC, KP_MAP_SVC_BE, KP_MAP_SVC_REV, KP_MAP_SVC_SOCKS, KP_MAP_SVC_STATS,
-	KP_MAP_SVC_CFG,
+	KP_MAP_SVC_CFG, KP_MAP_ACC_SOCKS, KP_MAP_ACC_PORTS, KP_MAP_ACC_INFO, KP_MAP_ACC_STATS,
 };
 
 static struct bpf_program **hook_progs(struct kp_svc_dp *d, int *n)
@@ -68,6 +68,11 @@ struct kp_svc_dp *kp_svc_open(const char *pin_dir)
 		goto err_free;
 	}
 	err = service_bpf__load(d->skel);
+	if (!err && bpf_prog_attach(bpf_program__fd(d->skel->progs.kp_acc_msg),
+				    bpf_map__fd(d->skel->maps.kp_acc_socks), BPF_SK_MSG_VERDICT, 0)) {
+		err = -errno;
+		kp_warn("cannot attach sk_msg to '%s': %s", KP_MAP_ACC_SOCKS, strerror(-err));
+	}
 	if (err) {
 		kp_warn("failed to load the service hooks (cgroup connect/sendmsg/recvmsg/"
 			"getpeername): %s; 'kproxyctl feature' tells whether this kernel has cgroup "
@@ -240,6 +245,77 @@ int kp_svc_detach(struct kp_svc_dp *d, __u64 cgid)
 	return err;
 }
 
+/* Local acceleration: the sockops program on @cgroup_path, as a pinned link. */
+int kp_acc_attach(struct kp_svc_dp *d, const char *cgroup_path, __u64 cgid)
+{
+	struct bpf_program *p = d->skel->progs.kp_acc_sockops;
+	struct bpf_link *l;
+	char path[512];
+	int cgfd, err = 0;
+
+	snprintf(path, sizeof(path), "%s/acc-%llu-%s", d->pin_dir, (unsigned long long)cgid,
+		 bpf_program__name(p));
+	if (!access(path, F_OK)) {
+		l = bpf_link__open(path);
+		if (l && bpf_link__update_program(l, p))
+			kp_warn("cannot update hook '%s': %s", path, strerror(errno));
+		bpf_link__destroy(l);
+		return l ? 0 : -errno;
+	}
+	cgfd = open(cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cgfd < 0) {
+		err = -errno;
+		kp_warn("cannot open cgroup '%s': %s", cgroup_path, strerror(-err));
+		return err;
+	}
+	l = bpf_program__attach_cgroup(p, cgfd);
+	close(cgfd);
+	if (!l) {
+		err = -errno;
+		kp_warn("cannot attach sockops to cgroup '%s': %s", cgroup_path, strerror(-err));
+		return err;
+	}
+	err = bpf_link__pin(l, path);
+	if (err)
+		kp_warn("cannot pin the hook at '%s': %s", path, strerror(-err));
+	bpf_link__destroy(l);
+	return err;
+}
+
+int kp_acc_detach(struct kp_svc_dp *d, __u64 cgid)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/acc-%llu-%s", d->pin_dir, (unsigned long long)cgid,
+		 bpf_program__name(d->skel->progs.kp_acc_sockops));
+	if (unlink(path) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int kp_acc_stats(struct kp_svc_dp *d, __u32 id, struct kp_acc_stats *out)
+{
+	struct kp_acc_stats *pc = calloc(d->ncpus, sizeof(*pc));
+	int i;
+
+	memset(out, 0, sizeof(*out));
+	if (!pc)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(bpf_map__fd(d->skel->maps.kp_acc_stats), &id, pc)) {
+		free(pc);
+		return -errno;
+	}
+	for (i = 0; i < d->ncpus; i++) {
+		out->socks += pc[i].socks;
+		out->bytes += pc[i].bytes;
+		out->msgs += pc[i].msgs;
+		out->no_peer += pc[i].no_peer;
+		out->tcp_first += pc[i].tcp_first;
+	}
+	free(pc);
+	return 0;
+}
+
 int kp_svc_detach_all(struct kp_svc_dp *d)
 {
 	char path[512];
@@ -250,7 +326,7 @@ int kp_svc_detach_all(struct kp_svc_dp *d)
 	if (!dir)
 		return -errno;
 	while ((e = readdir(dir))) {
-		if (strncmp(e->d_name, "svc-", 4))
+		if (strncmp(e->d_name, "svc-", 4) && strncmp(e->d_name, "acc-", 4))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", d->pin_dir, e->d_name);
 		if (unlink(path))

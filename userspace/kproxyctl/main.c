@@ -374,15 +374,70 @@ static void sockets_text(json_object *ans)
 			snprintf(sent, sizeof(sent), "%lld", (long long)json_object_get_int64(v));
 		if (json_object_object_get_ex(s, "bytes_received", &v))
 			snprintf(rcvd, sizeof(rcvd), "%lld", (long long)json_object_get_int64(v));
-		printf("%-20lld %-10s %-8s %-26s %-26s %-26s %12s %12s  ", jint(s, "cookie"),
-		       jstr(s, "service"), jstr(s, "mode"),
-		       json_object_object_get_ex(s, "local", &v) ? json_object_get_string(v) : "-",
-		       jstr(s, "vip"), jstr(s, "backend"), sent, rcvd);
+		if (json_object_object_get_ex(s, "accel", &v))	/* accelerated: no VIP */
+			printf("%-20lld %-10s %-8s %-26s %-26s %-26s %12s %12s  ", jint(s, "cookie"),
+			       json_object_get_string(v), "accel", jstr(s, "local"), "-",
+			       jstr(s, "peer"), sent, rcvd);
+		else
+			printf("%-20lld %-10s %-8s %-26s %-26s %-26s %12s %12s  ", jint(s, "cookie"),
+			       jstr(s, "service"), jstr(s, "mode"),
+			       json_object_object_get_ex(s, "local", &v) ? json_object_get_string(v) : "-",
+			       jstr(s, "vip"), jstr(s, "backend"), sent, rcvd);
 		if (json_object_object_get_ex(s, "cgroup", &v))
 			printf("%s\n", json_object_get_string(v));
 		else
 			printf("id %lld\n", jint(s, "cgroup_id"));
 	}
+}
+
+static void accels_text(json_object *ans)
+{
+	json_object *arr, *a, *ports, *st;
+	size_t i, j;
+
+	if (!json_object_object_get_ex(ans, "accels", &arr))
+		return;
+	for (i = 0; i < json_object_array_length(arr); i++) {
+		a = json_object_array_get_idx(arr, i);
+		printf("%s: cgroup %s  ports", jstr(a, "name"), jstr(a, "cgroup"));
+		if (json_object_object_get_ex(a, "ports", &ports))
+			for (j = 0; j < json_object_array_length(ports); j++)
+				printf(" %d", json_object_get_int(json_object_array_get_idx(ports, j)));
+		printf("\n");
+		if (json_object_object_get_ex(a, "stats", &st))
+			printf("\tsockets %lld  sk_msg %lld bytes in %lld sends  over TCP: %lld (no "
+			       "local peer) %lld (TCP first)\n", jint(st, "socks"), jint(st, "bytes"),
+			       jint(st, "msgs"), jint(st, "no_peer"), jint(st, "tcp_first"));
+	}
+}
+
+static int do_accel_add(int argc, char **argv)
+{
+	char *args[256] = { "accel", "add" };
+
+	REQ_ARGS(1);
+	if (argc > 254)
+		return usage_err("too many arguments");
+	memcpy(args + 2, argv, argc * sizeof(*argv));
+	return run_and_print(argc + 2, args, accels_text);
+}
+
+static int do_accel_del(int argc, char **argv)
+{
+	char *args[] = { "accel", "del", argc ? argv[0] : NULL };
+
+	if (argc != 1)
+		return usage_err("'accel del' takes one NAME");
+	return run_and_print(3, args, ok_text);
+}
+
+static int do_accel_show(int argc, char **argv)
+{
+	char *args[] = { "accel", "show", argc ? argv[0] : NULL };
+
+	if (argc > 1)
+		return usage_err("'accel show' takes at most one NAME");
+	return run_and_print(2 + argc, args, accels_text);
 }
 
 static int do_sockets(int argc, char **argv)
@@ -615,6 +670,9 @@ static int do_help(int argc, char **argv)
 	       "                 [cgroup PATH] [check_interval MS]\n"
 	       "       kproxyctl service del NAME\n"
 	       "       kproxyctl service show [NAME]\n"
+	       "       kproxyctl accel add NAME [cgroup PATH] port N [port N ...]\n"
+	       "       kproxyctl accel del NAME\n"
+	       "       kproxyctl accel show [NAME]\n"
 	       "       kproxyctl sockets\n"
 	       "       kproxyctl stats [NAME]\n"
 	       "       kproxyctl conn show [NAME]\n"
@@ -681,8 +739,21 @@ static int do_service(int argc, char **argv)
 	return cmd_select(service_cmds, argc, argv, "expected 'service add|del|show'");
 }
 
+static const struct cmd accel_cmds[] = {
+	{ "add", do_accel_add }, { "del", do_accel_del }, { "show", do_accel_show },
+	{ "list", do_accel_show }, { "help", do_help }, {}
+};
+
+static int do_accel(int argc, char **argv)
+{
+	if (!argc)
+		return do_accel_show(0, argv);
+	return cmd_select(accel_cmds, argc, argv, "expected 'accel add|del|show'");
+}
+
 static const struct cmd main_cmds[] = {
 	{ "proxy", do_proxy }, { "service", do_service }, { "sockets", do_sockets },
+	{ "accel", do_accel },
 	{ "stats", do_stats }, { "conn", do_conn },
 	{ "monitor", do_monitor }, { "feature", do_feature }, { "help", do_help }, {}
 };

@@ -162,6 +162,7 @@ int handover_exec(char **argv)
 	}
 	json_object_object_add(root, "proxies", pxs);
 	json_object_object_add(root, "services", services_handover_json());
+	json_object_object_add(root, "accels", accels_handover_json());
 	json_object_object_add(root, "next_conn_id", json_object_new_uint64(kpd.next_conn_id));
 	txt = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
 
@@ -228,6 +229,29 @@ static void side_restore(struct side *s, json_object *o)
 			hex_decode(json_object_get_string(v), s->buf, n);
 			s->len = n;
 		}
+	}
+}
+
+/* Re-add what @key lists, each as the words that made it, with its old id. */
+static void restore_words(json_object *root, const char *key,
+			  int (*add)(int argc, char **argv, int want_id, char *err, size_t errlen))
+{
+	json_object *arr;
+	char err[512];
+	size_t i, j;
+
+	if (!json_object_object_get_ex(root, key, &arr))
+		return;
+	for (i = 0; i < json_object_array_length(arr); i++) {
+		json_object *so = json_object_array_get_idx(arr, i), *words;
+		char *argv[KPD_SVC_MAX_ARGS];
+		int argc = 0;
+
+		words = json_object_object_get(so, "argv");
+		for (j = 0; j < json_object_array_length(words) && argc < KPD_SVC_MAX_ARGS; j++)
+			argv[argc++] = (char *)json_object_get_string(json_object_array_get_idx(words, j));
+		if (add(argc, argv, (int)ju64(so, "id"), err, sizeof(err)))
+			kp_warn("restart: %s: %s", key, err);
 	}
 }
 
@@ -302,20 +326,8 @@ int handover_restore(void)
 		}
 	}
 	/* Services after proxies: 'via PROXY' needs its proxy. Their hooks stayed attached. */
-	if (json_object_object_get_ex(root, "services", &pxs)) {
-		for (i = 0; i < json_object_array_length(pxs); i++) {
-			json_object *so = json_object_array_get_idx(pxs, i), *words;
-			char *argv[KPD_SVC_MAX_ARGS];
-			int argc = 0;
-
-			words = json_object_object_get(so, "argv");
-			for (j = 0; j < json_object_array_length(words) && argc < KPD_SVC_MAX_ARGS; j++)
-				argv[argc++] = (char *)json_object_get_string(
-					json_object_array_get_idx(words, j));
-			if (service_add(argc, argv, (int)ju64(so, "id"), err, sizeof(err)))
-				kp_warn("restart: service: %s", err);
-		}
-	}
+	restore_words(root, "services", service_add);
+	restore_words(root, "accels", accel_add);
 	json_object_put(root);
 	kp_info("restart: took over from the previous kproxyd");
 	return 1;

@@ -210,6 +210,13 @@ json_object *services_handover_json(void);
 int services_init(bool handover);
 void services_shutdown(bool restart);
 void services_fini(void);
+int accel_add(int argc, char **argv, int want_id, char *err, size_t errlen);
+int accel_del(const char *name, char *err, size_t errlen);
+void accels_shutdown(bool restart);
+json_object *accels_json(const char *name, char *err, size_t errlen);
+json_object *accels_handover_json(void);
+const char *accel_cgroup(__u32 id);
+const char *accel_name(__u32 id);
 /* sockets.c */
 json_object *sockets_json(char *err, size_t errlen);
 struct list_head *kpd_services(void);

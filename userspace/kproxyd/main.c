@@ -398,6 +398,7 @@ int main(int argc, char **argv)
 	kp_info("stopping: closing %s", "connections and listeners, removing services' hooks");
 	shutdown_all();
 	services_shutdown(false);
+	accels_shutdown(false);
 out_ctl:
 	ctl_close();
 out:

@@ -26,6 +26,7 @@
 #include <sys/vfs.h>
 #include <linux/magic.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "kproxyd.h"
 
@@ -606,6 +607,14 @@ int services_init(bool handover)
 		if (bpf_map_delete_elem(fd, &k))
 			break;
 	}
+	fd = kp_svc_map_fd(kpd.svc, KP_MAP_ACC_PORTS);
+	{
+		__u32 port;
+
+		while (!bpf_map_get_next_key(fd, NULL, &port))
+			if (bpf_map_delete_elem(fd, &port))
+				break;
+	}
 	kp_svc_detach_all(kpd.svc);
 	return 0;
 }
@@ -623,4 +632,296 @@ void services_fini(void)
 struct list_head *kpd_services(void)
 {
 	return &services;
+}
+
+/*
+ * Local acceleration scopes:
+ *   accel NAME [cgroup PATH] port N [port N ...]
+ * TCP connections between two sockets of this host, both in the cgroup, with
+ * either end on one of the ports, move their bytes with sk_msg instead of TCP.
+ */
+static struct list_head accels = { &accels, &accels };
+
+struct accel {
+	char name[KP_NAME_LEN];
+	__u32 id;
+	__u64 cgid;
+	__u32 level;
+	char cgroup_path[256];
+	__u32 ports[KPD_MAX_BACKENDS];
+	int nports;
+	char *argv[KPD_SVC_MAX_ARGS];
+	int argc;
+	struct list_head node;
+};
+
+struct accel_parse {
+	struct accel *a;
+	char cgroup[256];
+};
+
+static struct accel *accel_find(const char *name)
+{
+	struct list_head *p;
+
+	for (p = accels.next; p != &accels; p = p->next) {
+		struct accel *a = container_of(p, struct accel, node);
+
+		if (!strcmp(a->name, name))
+			return a;
+	}
+	return NULL;
+}
+
+static int accel_word(void *obj, const char *kw, const char *arg, char *err, size_t errlen)
+{
+	struct accel_parse *ap = obj;
+	unsigned long v;
+
+	if (!strcmp(kw, "port")) {
+		if (ap->a->nports == KPD_MAX_BACKENDS) {
+			snprintf(err, errlen, "at most %d ports per accel", KPD_MAX_BACKENDS);
+			return -E2BIG;
+		}
+		if (kpd_parse_num(kw, arg, 1, 65535, &v, err, errlen))
+			return -EINVAL;
+		ap->a->ports[ap->a->nports++] = v;
+	} else if (!strcmp(kw, "cgroup")) {
+		if (arg[0] != '/' || strlen(arg) >= sizeof(ap->cgroup)) {
+			snprintf(err, errlen, "'cgroup' needs an absolute path of a cgroup2 directory");
+			return -EINVAL;
+		}
+		snprintf(ap->cgroup, sizeof(ap->cgroup), "%s", arg);
+	} else {
+		snprintf(err, errlen, "unknown keyword '%s' (accel NAME [cgroup PATH] port N "
+			 "[port N ...])", kw);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static bool accel_cgroup_in_use(__u64 cgid, const struct accel *except)
+{
+	struct list_head *p;
+
+	for (p = accels.next; p != &accels; p = p->next) {
+		struct accel *o = container_of(p, struct accel, node);
+
+		if (o != except && o->cgid == cgid)
+			return true;
+	}
+	return false;
+}
+
+static void accel_free(struct accel *a, bool detach)
+{
+	int fd = kp_svc_map_fd(kpd.svc, KP_MAP_ACC_PORTS), i;
+
+	list_del_init(&a->node);
+	for (i = 0; detach && i < a->nports; i++)
+		bpf_map_delete_elem(fd, &a->ports[i]);
+	if (detach && !accel_cgroup_in_use(a->cgid, NULL))
+		kp_acc_detach(kpd.svc, a->cgid);
+	for (i = 0; i < a->argc; i++)
+		free(a->argv[i]);
+	free(a);
+}
+
+int accel_add(int argc, char **argv, int want_id, char *err, size_t errlen)
+{
+	struct accel *a = calloc(1, sizeof(*a));
+	struct accel_parse ap = { .a = a };
+	int fd, i, ret;
+	const char *cg;
+	bool used[KP_MAX_ACCEL] = {};
+	struct list_head *p;
+
+	if (!a)
+		return -ENOMEM;
+	if (!kpd.svc) {
+		snprintf(err, errlen, "local acceleration is not available: the BPF hooks did not load");
+		ret = -EOPNOTSUPP;
+		goto err;
+	}
+	ret = kpd_parse_words("accel", argc, argv, a->name, accel_word, &ap, err, errlen);
+	if (ret)
+		goto err;
+	if (!a->nports) {
+		snprintf(err, errlen, "an accel needs at least one 'port N' (the sidecar's or the "
+			 "local backend's port)");
+		ret = -EINVAL;
+		goto err;
+	}
+	if (accel_find(a->name)) {
+		snprintf(err, errlen, "an accel named '%s' exists: delete it first", a->name);
+		ret = -EEXIST;
+		goto err;
+	}
+	fd = kp_svc_map_fd(kpd.svc, KP_MAP_ACC_PORTS);
+	for (i = 0; i < a->nports; i++) {
+		__u32 id;
+
+		if (!bpf_map_lookup_elem(fd, &a->ports[i], &id) && want_id < 0) {
+			snprintf(err, errlen, "port %u is accelerated already (accel id %u)",
+				 a->ports[i], id);
+			ret = -EEXIST;
+			goto err;
+		}
+	}
+	cg = ap.cgroup[0] ? ap.cgroup : cgroup2_root();
+	if (!cg) {
+		snprintf(err, errlen, "no cgroup2 hierarchy at /sys/fs/cgroup");
+		ret = -ENOENT;
+		goto err;
+	}
+	snprintf(a->cgroup_path, sizeof(a->cgroup_path), "%s", cg);
+	ret = kp_cgroup_id(cg, &a->cgid, &a->level);
+	if (ret) {
+		snprintf(err, errlen, "'%s' is not a cgroup2 directory: %s", cg, strerror(-ret));
+		goto err;
+	}
+	for (p = accels.next; p != &accels; p = p->next)
+		used[container_of(p, struct accel, node)->id] = true;
+	if (want_id > 0 && want_id < KP_MAX_ACCEL && !used[want_id])
+		a->id = want_id;
+	else
+		for (a->id = 1; a->id < KP_MAX_ACCEL && used[a->id]; a->id++)
+			;
+	if (a->id >= KP_MAX_ACCEL) {
+		snprintf(err, errlen, "at most %d accels", KP_MAX_ACCEL - 1);
+		ret = -ENOSPC;
+		goto err;
+	}
+	if (want_id < 0) {
+		struct kp_acc_stats *zero = calloc(libbpf_num_possible_cpus(), sizeof(*zero));
+
+		if (zero)
+			bpf_map_update_elem(kp_svc_map_fd(kpd.svc, KP_MAP_ACC_STATS), &a->id, zero,
+					    BPF_ANY);
+		free(zero);
+	}
+	if (!accel_cgroup_in_use(a->cgid, NULL)) {
+		ret = kp_acc_attach(kpd.svc, cg, a->cgid);
+		if (ret) {
+			snprintf(err, errlen, "cannot attach sockops to cgroup '%s': %s", cg,
+				 strerror(-ret));
+			goto err;
+		}
+	}
+	for (i = 0; i < a->nports; i++)
+		bpf_map_update_elem(fd, &a->ports[i], &a->id, BPF_ANY);
+	for (i = 0; i < argc && i < KPD_SVC_MAX_ARGS; i++)
+		a->argv[i] = strdup(argv[i]);
+	a->argc = i;
+	list_add_tail(&a->node, &accels);
+	kp_info("accel %s: local TCP connections on %d port(s) in cgroup %s go through sk_msg",
+		a->name, a->nports, cg);
+	return 0;
+err:
+	free(a);
+	return ret;
+}
+
+int accel_del(const char *name, char *err, size_t errlen)
+{
+	struct accel *a = accel_find(name);
+
+	if (!a) {
+		snprintf(err, errlen, "no accel named '%s' ('kproxyctl accel show' lists them)", name);
+		return -ENOENT;
+	}
+	kp_info("accel %s: deleted (connections accelerated already stay so)", name);
+	accel_free(a, true);
+	return 0;
+}
+
+void accels_shutdown(bool restart)
+{
+	while (!list_empty(&accels))
+		accel_free(container_of(accels.next, struct accel, node), !restart);
+}
+
+json_object *accels_json(const char *name, char *err, size_t errlen)
+{
+	json_object *o, *arr;
+	struct list_head *p;
+	int i;
+
+	if (name && !accel_find(name)) {
+		snprintf(err, errlen, "no accel named '%s' ('kproxyctl accel show' lists them)", name);
+		return NULL;
+	}
+	o = json_object_new_object();
+	arr = json_object_new_array();
+	for (p = accels.next; p != &accels; p = p->next) {
+		struct accel *a = container_of(p, struct accel, node);
+		json_object *ao, *ports, *st;
+		struct kp_acc_stats s;
+
+		if (name && strcmp(name, a->name))
+			continue;
+		ao = json_object_new_object();
+		ports = json_object_new_array();
+		json_object_object_add(ao, "name", json_object_new_string(a->name));
+		json_object_object_add(ao, "id", json_object_new_int(a->id));
+		json_object_object_add(ao, "cgroup", json_object_new_string(a->cgroup_path));
+		for (i = 0; i < a->nports; i++)
+			json_object_array_add(ports, json_object_new_int(a->ports[i]));
+		json_object_object_add(ao, "ports", ports);
+		if (!kp_acc_stats(kpd.svc, a->id, &s)) {
+			st = json_object_new_object();
+#define ST(f) json_object_object_add(st, #f, json_object_new_int64(s.f))
+			ST(socks); ST(bytes); ST(msgs); ST(no_peer); ST(tcp_first);
+#undef ST
+			json_object_object_add(ao, "stats", st);
+		}
+		json_object_array_add(arr, ao);
+	}
+	json_object_object_add(o, "accels", arr);
+	return o;
+}
+
+json_object *accels_handover_json(void)
+{
+	json_object *arr = json_object_new_array();
+	struct list_head *p;
+	int i;
+
+	for (p = accels.next; p != &accels; p = p->next) {
+		struct accel *a = container_of(p, struct accel, node);
+		json_object *o = json_object_new_object(), *w = json_object_new_array();
+
+		for (i = 0; i < a->argc; i++)
+			json_object_array_add(w, json_object_new_string(a->argv[i]));
+		json_object_object_add(o, "argv", w);
+		json_object_object_add(o, "id", json_object_new_int(a->id));
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
+const char *accel_cgroup(__u32 id)
+{
+	struct list_head *p;
+
+	for (p = accels.next; p != &accels; p = p->next) {
+		struct accel *a = container_of(p, struct accel, node);
+
+		if (a->id == id)
+			return a->cgroup_path;
+	}
+	return NULL;
+}
+
+const char *accel_name(__u32 id)
+{
+	struct list_head *p;
+
+	for (p = accels.next; p != &accels; p = p->next) {
+		struct accel *a = container_of(p, struct accel, node);
+
+		if (a->id == id)
+			return a->name;
+	}
+	return NULL;
 }

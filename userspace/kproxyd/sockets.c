@@ -147,6 +147,40 @@ static const char *svc_name(__u32 id, const char **cgroup, __u64 cgid)
 	return NULL;
 }
 
+/* Accelerated sockets: bytes are what sk_msg moved (TCP's counters do not see them). */
+static void accel_sockets(json_object *arr)
+{
+	int fd = kp_svc_map_fd(kpd.svc, KP_MAP_ACC_INFO);
+	struct kp_acc_key key, next, *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		struct kp_acc_sock a;
+		json_object *s;
+		const char *n, *cg;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &a))
+			continue;
+		s = json_object_new_object();
+		json_object_object_add(s, "cookie", json_object_new_int64(a.cookie));
+		n = accel_name(a.accel_id);
+		json_object_object_add(s, "accel", json_object_new_string(n ? n : "?"));
+		json_object_object_add(s, "mode", json_object_new_string("accelerated"));
+		json_object_object_add(s, "local", raw_uri(KP_URI_TCP, key.family, (__u8 *)key.local,
+							    htons(key.lport)));
+		json_object_object_add(s, "peer", raw_uri(KP_URI_TCP, key.family, (__u8 *)key.remote,
+							   htons(key.rport)));
+		json_object_object_add(s, "bytes_sent", json_object_new_int64(a.bytes));
+		json_object_object_add(s, "msgs", json_object_new_int64(a.msgs));
+		json_object_object_add(s, "tcp_msgs", json_object_new_int64(a.tcp_msgs));
+		cg = accel_cgroup(a.accel_id);
+		if (cg)
+			json_object_object_add(s, "cgroup", json_object_new_string(cg));
+		json_object_array_add(arr, s);
+	}
+}
+
 json_object *sockets_json(char *err, size_t errlen)
 {
 	json_object *o, *arr;
@@ -200,6 +234,7 @@ json_object *sockets_json(char *err, size_t errlen)
 		json_object_array_add(arr, s);
 	}
 	free(d.v);
+	accel_sockets(arr);
 	json_object_object_add(o, "sockets", arr);
 	return o;
 }
