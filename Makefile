@@ -35,7 +35,7 @@ BIN_PATHS	:= $(patsubst %,$(OUT)/%,$(BINS))
 TEST_TOOLS	:= $(patsubst tests/tools/%.c,$(OUT)/tests/%,$(wildcard tests/tools/*.c))
 BENCH_TOOLS	:= $(patsubst tests/bench/%.c,$(OUT)/bench/%,$(wildcard tests/bench/*.c))
 
-.PHONY: all clean vmlinux run test test-host bench deps
+.PHONY: all clean vmlinux run test test-host bench bench-sidecar deps
 .DELETE_ON_ERROR:
 .SECONDARY: $(SKELS) $(BPF_OBJS)
 .SECONDEXPANSION:
@@ -46,7 +46,7 @@ all: $(BIN_PATHS) $(BPF_OBJS) $(TEST_TOOLS) $(BENCH_TOOLS)
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux.h
 
-$(OUT)/%.bpf.o: bpf/%.bpf.c include/kproxy.h $(wildcard bpf/lib/*.h) vmlinux.h | $(OUT)
+$(OUT)/%.bpf.o: bpf/%.bpf.c include/kproxy.h $(wildcard bpf/lib/*.h) vmlinux.h Makefile | $(OUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
@@ -106,6 +106,11 @@ bench:
 	$(Q)scripts/install-deps.sh --bench
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/bench/run.sh
+	$(Q)tests/bench/sidecar.sh
+
+# The sidecar chain with and without local acceleration only.
+bench-sidecar: all
+	$(Q)tests/bench/sidecar.sh
 
 clean:
 	$(Q)rm -rf $(OUT)

@@ -51,6 +51,15 @@ got=$(in_cg "$cg" curl -sS -g --max-time 10 'http://[fd00::10]/blob' | sha256sum
 # Round robin: both backends answer.
 ids=$(for i in 1 2 3 4; do in_cg "$cg" curl -sS --max-time 5 http://10.96.0.10/id; done | sort -u | tr -d '\n')
 [ "$ids" = ab ] && t_pass rr_both_backends || t_fail rr_both_backends "backends seen: '$ids'"
+# via PROXY: the VIP leads to a kproxy proxy (L7 services), which leads to the backend.
+# (The proxy also counts the health checks: kproxyd connects to its listener.)
+t_check proxy_for_via kpctl proxy add front listen tcp://127.0.0.1:8400 backend tcp://127.0.0.1:9101
+t_check add_via kpctl service add webvia vip tcp://10.96.0.20:80 via front cgroup "$cg"
+got=$(in_cg "$cg" curl -sS --max-time 10 http://10.96.0.20/blob | sha256sum)
+acc=$(kpctl -j stats front | python3 -c 'import json,sys; print(json.load(sys.stdin)["proxies"][0]["daemon"]["accepted"])')
+[ "$got" = "$want" ] && [ "$acc" -ge 1 ] && t_pass via_proxy_bytes || t_fail via_proxy_bytes "sha256 $got (want $want), proxy accepted $acc"
+kpctl service del webvia >/dev/null
+
 # The application sees the VIP as its peer.
 t_check getpeername_v4 in_cg "$cg" $P peername 10.96.0.10 80
 t_check getpeername_v6 in_cg "$cg" $P peername fd00::10 80
