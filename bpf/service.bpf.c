@@ -413,6 +413,12 @@ int kp_acc_sockops(struct bpf_sock_ops *skops)
 		return 1;
 	info.cookie = bpf_get_socket_cookie(skops);
 	info.accel_id = *id;
+	/*
+	 * The socket's address, for the peer's sk_msg to read how far this
+	 * socket has read (bpf_probe_read_kernel: a stale entry reads garbage,
+	 * never faults, and then the redirect finds no socket and TCP is used).
+	 */
+	info.sk = (__u64)(unsigned long)skops->sk;
 	if (bpf_map_update_elem(&kp_acc_info, &k, &info, BPF_ANY))
 		return 1;
 	if (bpf_sock_hash_update(skops, &kp_acc_socks, &k, BPF_NOEXIST)) {
@@ -425,6 +431,20 @@ int kp_acc_sockops(struct bpf_sock_ops *skops)
 	if (st)
 		st->socks++;
 	return 1;
+}
+
+/* Refresh @pi's rcv_nxt/unread from the peer socket itself (a stream that never answers). */
+static __always_inline void peer_read(struct kp_acc_sock *pi)
+{
+	struct tcp_sock *ptp = (struct tcp_sock *)(unsigned long)pi->sk;
+	__u32 rcv_nxt = 0, copied = 0;
+
+	if (bpf_probe_read_kernel(&rcv_nxt, sizeof(rcv_nxt), &ptp->rcv_nxt) ||
+	    bpf_probe_read_kernel(&copied, sizeof(copied), &ptp->copied_seq))
+		return;
+	pi->rcv_nxt = rcv_nxt;
+	pi->unread = rcv_nxt - copied;
+	pi->seen = 1;
 }
 
 SEC("sk_msg")
@@ -483,12 +503,15 @@ int kp_acc_msg(struct sk_msg_md *msg)
 	 * TCP before (its first send may go out before the peer entered the
 	 * map). Once it sent any, redirect only when the peer, at its own last
 	 * send, had received and read all of them (its rcv_nxt is our
-	 * write_seq, nothing unread); request/response gets there at once.
+	 * write_seq, nothing unread), acknowledged or not (the peer's answers
+	 * go through sk_msg and carry no ACK); request/response gets there at
+	 * once.
 	 */
 	if (tp->bytes_acked + (tp->write_seq - tp->snd_una)) {
 		pinfo = bpf_map_lookup_elem(&kp_acc_info, &peer);
-		if (!pinfo || !pinfo->seen || pinfo->unread || pinfo->rcv_nxt != tp->write_seq ||
-		    tp->write_seq != tp->snd_una) {
+		if (pinfo && pinfo->sk)
+			peer_read(pinfo);
+		if (!pinfo || !pinfo->seen || pinfo->unread || pinfo->rcv_nxt != tp->write_seq) {
 			if (st)
 				st->tcp_first++;
 			if (info)

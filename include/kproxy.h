@@ -209,6 +209,7 @@ struct kp_acc_sock {
 	__u32 rcv_nxt;
 	__u32 unread;
 	__u32 seen;		/* rcv_nxt/unread are set */
+	__u64 sk;		/* the kernel's struct sock, read with bpf_probe_read_kernel only */
 };
 
 struct kp_acc_stats {
@@ -294,7 +295,7 @@ _Static_assert(sizeof(struct kp_svc_be) == 24, "kp_svc_be ABI size");
 _Static_assert(sizeof(struct kp_svc_rev_key) == 32, "kp_svc_rev_key ABI size");
 _Static_assert(sizeof(struct kp_svc_sock) == 72, "kp_svc_sock ABI size");
 _Static_assert(sizeof(struct kp_acc_key) == 56, "kp_acc_key ABI size");
-_Static_assert(sizeof(struct kp_acc_sock) == 56, "kp_acc_sock ABI size");
+_Static_assert(sizeof(struct kp_acc_sock) == 64, "kp_acc_sock ABI size");
 #endif
 
 #endif /* KPROXY_H */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <stdio.h>
+#include <string.h>
 #include <bpf/libbpf.h>
 
 #include "log.h"
@@ -23,17 +24,20 @@ void kp_log(enum kp_log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* libbpf's messages go one level quieter than ours: its warnings are our info. */
+/*
+ * libbpf's messages go one level quieter than ours: its warnings are our info.
+ * They start with "libbpf: " already, and a verifier log comes as one long
+ * message: print it line by line, whole.
+ */
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	enum kp_log_level l = level == LIBBPF_WARN ? KP_LOG_INFO : KP_LOG_DEBUG;
-	char buf[1024];
-	int n;
+	static char buf[1 << 16];
+	char *line, *save = NULL;
 
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	if (n > 0 && buf[n < (int)sizeof(buf) ? n - 1 : (int)sizeof(buf) - 2] == '\n')
-		buf[n < (int)sizeof(buf) ? n - 1 : (int)sizeof(buf) - 2] = '\0';
-	kp_log(l, "libbpf: %s", buf);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		kp_log(l, "%s%s", strncmp(line, "libbpf: ", 8) ? "libbpf: " : "", line);
 	return 0;
 }
 

@@ -40,11 +40,16 @@ CG=/sys/fs/cgroup/kp-sidecar.$$
 mkdir "$CG"
 PIDS=()
 cleanup() {
-	local p
+	local p i
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	# Everything still in the cgroup (servers, proxies) goes too.
+	for i in 1 2 3 4 5; do
+		while read -r p; do kill "$p" 2>/dev/null; done < "$CG/cgroup.procs"
+		[ -s "$CG/cgroup.procs" ] || break
+		sleep 0.2
+	done
 	wait 2>/dev/null
-	while read -r p; do echo "$p" > /sys/fs/cgroup/cgroup.procs; done < "$CG/cgroup.procs" 2>/dev/null
-	rmdir "$CG" 2>/dev/null
+	rmdir "$CG" 2>/dev/null || echo "sidecar: could not remove $CG" >&2
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
