@@ -174,7 +174,33 @@ int proxy_cfg_parse(int argc, char **argv, struct proxy_cfg *cfg, char *err, siz
 
 #define MAX_WORDS 64
 
-int config_load(const char *path, struct proxy_cfg **cfgs, int *n, char *err, size_t errlen)
+/* A 'service' or 'accel' statement, kept as its words (both are added from words). */
+static int conf_obj_add(struct conf_obj **objs, int *n, int kind, int nw, char **words)
+{
+	struct conf_obj *tmp = realloc(*objs, (*n + 1) * sizeof(**objs)), *o;
+	size_t off = 0;
+	int i;
+
+	if (!tmp)
+		return -ENOMEM;
+	*objs = tmp;
+	o = &tmp[(*n)++];
+	memset(o, 0, sizeof(*o));
+	o->kind = kind;
+	for (i = 0; i < nw && i < KPD_SVC_MAX_ARGS; i++) {
+		size_t l = strlen(words[i]) + 1;
+
+		if (off + l > sizeof(o->buf))
+			return -E2BIG;
+		memcpy(o->buf + off, words[i], l);
+		o->argv[o->argc++] = o->buf + off;
+		off += l;
+	}
+	return 0;
+}
+
+int config_load(const char *path, struct proxy_cfg **cfgs, int *n, struct conf_obj **objs,
+		int *nobj, char *err, size_t errlen)
 {
 	char line[4096], *words[MAX_WORDS], *p, *save;
 	char perr[256];
@@ -184,6 +210,8 @@ int config_load(const char *path, struct proxy_cfg **cfgs, int *n, char *err, si
 
 	*cfgs = NULL;
 	*n = 0;
+	*objs = NULL;
+	*nobj = 0;
 	f = fopen(path, "r");
 	if (!f) {
 		ret = -errno;
@@ -201,9 +229,32 @@ int config_load(const char *path, struct proxy_cfg **cfgs, int *n, char *err, si
 			words[nw++] = p;
 		if (!nw)
 			continue;
+		if (!strcmp(words[0], "service") || !strcmp(words[0], "accel")) {
+			bool svc = words[0][0] == 's';
+
+			/* Checked now, so that a bad line keeps the running configuration. */
+			if (svc) {
+				struct svc_cfg sc;
+
+				ret = svc_cfg_parse(nw - 1, words + 1, &sc, perr, sizeof(perr));
+			} else {
+				ret = accel_check(nw - 1, words + 1, perr, sizeof(perr));
+			}
+			if (ret) {
+				snprintf(err, errlen, "%s:%d: %s", path, lineno, perr);
+				break;
+			}
+			ret = conf_obj_add(objs, nobj, svc ? CONF_SERVICE : CONF_ACCEL, nw - 1,
+					   words + 1);
+			if (ret) {
+				snprintf(err, errlen, "%s:%d: statement too long", path, lineno);
+				break;
+			}
+			continue;
+		}
 		if (strcmp(words[0], "proxy")) {
-			snprintf(err, errlen, "%s:%d: unknown statement '%s' (expected 'proxy')", path,
-				 lineno, words[0]);
+			snprintf(err, errlen, "%s:%d: unknown statement '%s' (expected 'proxy', "
+				 "'service' or 'accel')", path, lineno, words[0]);
 			ret = -EINVAL;
 			break;
 		}
@@ -223,6 +274,9 @@ int config_load(const char *path, struct proxy_cfg **cfgs, int *n, char *err, si
 	fclose(f);
 	if (ret) {
 		free(arr);
+		free(*objs);
+		*objs = NULL;
+		*nobj = 0;
 		return ret;
 	}
 	*cfgs = arr;

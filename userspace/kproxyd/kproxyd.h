@@ -196,7 +196,15 @@ int kpd_parse_words(const char *what, int argc, char **argv, char *name,
 		    void *obj, char *err, size_t errlen);
 int kpd_add_backend(const char *what, struct kp_uri *arr, int *n, const char *arg, char *err,
 		    size_t errlen);
-int config_load(const char *path, struct proxy_cfg **cfgs, int *n, char *err, size_t errlen);
+enum { CONF_SERVICE = 1, CONF_ACCEL };
+struct conf_obj {
+	int kind;			/* CONF_SERVICE or CONF_ACCEL */
+	int argc;
+	char *argv[KPD_SVC_MAX_ARGS];	/* NAME and the rest, pointing into buf */
+	char buf[4096];
+};
+int config_load(const char *path, struct proxy_cfg **cfgs, int *n, struct conf_obj **objs,
+		int *nobj, char *err, size_t errlen);
 
 /* service.c */
 int svc_cfg_parse(int argc, char **argv, struct svc_cfg *cfg, char *err, size_t errlen);
@@ -211,6 +219,9 @@ int services_init(bool handover);
 void services_shutdown(bool restart);
 void services_fini(void);
 int accel_add(int argc, char **argv, int want_id, char *err, size_t errlen);
+int accel_check(int argc, char **argv, char *err, size_t errlen);
+/* Reload: keep what is unchanged, replace what changed, remove what is gone. */
+void services_apply(const struct conf_obj *objs, int n, bool reload);
 int accel_del(const char *name, char *err, size_t errlen);
 void accels_shutdown(bool restart);
 json_object *accels_json(const char *name, char *err, size_t errlen);

@@ -121,11 +121,12 @@ static void print_fn(enum kp_log_level level, const char *fmt, va_list ap)
 static int load_config(bool reload)
 {
 	struct proxy_cfg *cfgs;
+	struct conf_obj *objs;
 	char err[512];
-	int n, i, ret;
+	int n, nobj, i, ret;
 	struct list_head *p, *nx;
 
-	ret = config_load(kpd.conf_path, &cfgs, &n, err, sizeof(err));
+	ret = config_load(kpd.conf_path, &cfgs, &n, &objs, &nobj, err, sizeof(err));
 	if (ret) {
 		kp_warn("%s%s", err, reload ? " (keeping the running configuration)" : "");
 		return ret;
@@ -154,7 +155,10 @@ static int load_config(bool reload)
 			ret = -EINVAL;
 		}
 	}
+	/* After the proxies: a service may go 'via' one of them. */
+	services_apply(objs, nobj, reload);
 	free(cfgs);
+	free(objs);
 	return ret;
 }
 

@@ -925,3 +925,83 @@ const char *accel_name(__u32 id)
 	}
 	return NULL;
 }
+
+/* The words of an accel statement, checked without adding it (config files). */
+int accel_check(int argc, char **argv, char *err, size_t errlen)
+{
+	struct accel a = {};
+	struct accel_parse ap = { .a = &a };
+	int ret = kpd_parse_words("accel", argc, argv, a.name, accel_word, &ap, err, errlen);
+
+	if (!ret && !a.nports) {
+		snprintf(err, errlen, "an accel needs at least one 'port N'");
+		ret = -EINVAL;
+	}
+	return ret;
+}
+
+static bool same_words(char *const *a, int na, char *const *b, int nb)
+{
+	int i;
+
+	if (na != nb)
+		return false;
+	for (i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]))
+			return false;
+	return true;
+}
+
+static const struct conf_obj *conf_find(const struct conf_obj *objs, int n, int kind,
+					 const char *name)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (objs[i].kind == kind && objs[i].argc && !strcmp(objs[i].argv[0], name))
+			return &objs[i];
+	return NULL;
+}
+
+void services_apply(const struct conf_obj *objs, int n, bool reload)
+{
+	struct list_head *p, *nx;
+	char err[512];
+	int i;
+
+	if (reload) {
+		for (p = services.next; p != &services; p = nx) {
+			struct service *sv = container_of(p, struct service, node);
+			const struct conf_obj *o = conf_find(objs, n, CONF_SERVICE, sv->cfg.name);
+
+			nx = p->next;
+			if (!o || !same_words(o->argv, o->argc, sv->argv, sv->argc))
+				service_del(sv->cfg.name, err, sizeof(err));
+		}
+		for (p = accels.next; p != &accels; p = nx) {
+			struct accel *a = container_of(p, struct accel, node);
+			const struct conf_obj *o = conf_find(objs, n, CONF_ACCEL, a->name);
+
+			nx = p->next;
+			if (!o || !same_words(o->argv, o->argc, a->argv, a->argc))
+				accel_del(a->name, err, sizeof(err));
+		}
+	}
+	for (i = 0; i < n; i++) {
+		const struct conf_obj *o = &objs[i];
+		int ret;
+
+		if (o->kind == CONF_SERVICE) {
+			if (service_find(o->argv[0]))
+				continue;
+			ret = service_add(o->argc, (char **)o->argv, -1, err, sizeof(err));
+		} else {
+			if (accel_find(o->argv[0]))
+				continue;
+			ret = accel_add(o->argc, (char **)o->argv, -1, err, sizeof(err));
+		}
+		if (ret)
+			kp_warn("%s %s: %s", o->kind == CONF_SERVICE ? "service" : "accel", o->argv[0],
+				err);
+	}
+}
