@@ -34,7 +34,9 @@ expect json_error 1 '"error"' kpctl -j proxy del nope
 expect no_daemon 3 "is kproxyd running" "$KP_BUILD/kproxyctl" -s "$KP_TMP/none.sock" stats
 # Not root: the CLI is refused by the control socket, the daemon refuses to start.
 expect not_root_ctl 4 "root" setpriv --reuid=65534 --regid=65534 --clear-groups "$KP_BUILD/kproxyctl" -s "$KP_TMP/ctl.sock" stats
-expect not_root_daemon 4 "run it as root" setpriv --reuid=65534 --regid=65534 --clear-groups "$KP_BUILD/kproxyd" -f -s "$KP_TMP/x.sock" -P /sys/fs/bpf/kpx
+expect not_root_daemon 4 "run it as root, or give it CAP_BPF.*missing: CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_SYS_ADMIN" setpriv --reuid=65534 --regid=65534 --clear-groups "$KP_BUILD/kproxyd" -f -s "$KP_TMP/x.sock" -P /sys/fs/bpf/kpx
+# Root without CAP_BPF/CAP_PERFMON (a container that dropped them): refused, the missing ones named.
+expect root_without_cap_bpf 4 "missing: CAP_BPF CAP_PERFMON)" setpriv --bounding-set=-bpf,-perfmon "$KP_BUILD/kproxyd" -f -s "$KP_TMP/x2.sock" -P /sys/fs/bpf/kpx2
 expect second_daemon 3 "another kproxyd" "$KP_BUILD/kproxyd" -f -s "$KP_TMP/ctl.sock" -P /sys/fs/bpf/kproxy -c "$KP_TMP/kproxy.conf"
 # Same pins, its own control socket: refused before it touches the dataplane.
 expect second_daemon_same_pins 3 "uses the pin directory" "$KP_BUILD/kproxyd" -f -s "$KP_TMP/z.sock" -P /sys/fs/bpf/kproxy -c "$KP_TMP/kproxy.conf"

@@ -12,6 +12,8 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 
 #include "kproxyd.h"
 
@@ -162,6 +164,37 @@ static int load_config(bool reload)
 	return ret;
 }
 
+/*
+ * What kproxyd needs: CAP_BPF and CAP_PERFMON (programs that read kernel
+ * memory), CAP_NET_ADMIN (sockmap, cgroup hooks, SO_SNDBUFFORCE) and
+ * CAP_SYS_ADMIN (BPF_PROG_TEST_RUN of its event program, bpffs). Names the
+ * missing ones in @buf; returns how many.
+ */
+static int missing_caps(char *buf, size_t len)
+{
+	static const struct { int cap; const char *name; } need[] = {
+		{ 39, "CAP_BPF" }, { 38, "CAP_PERFMON" }, { 12, "CAP_NET_ADMIN" },
+		{ 21, "CAP_SYS_ADMIN" },
+	};
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = {};
+	size_t i, off = 0;
+	int n = 0;
+
+	buf[0] = '\0';
+	if (syscall(SYS_capget, &h, d))
+		return geteuid() != 0;
+	for (i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		int c = need[i].cap;
+
+		if (d[c / 32].effective & (1U << (c % 32)))
+			continue;
+		off += snprintf(buf + off, off < len ? len - off : 0, " %s", need[i].name);
+		n++;
+	}
+	return n;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -273,6 +306,7 @@ int main(int argc, char **argv)
 	struct epoll_event evs[256];
 	struct rlimit rl = { 1 << 20, 1 << 20 };
 	sigset_t mask;
+	char capbuf[128];
 	__u32 dummy = 0;
 	int o, n, i, ret = 3;	/* 3: could not set up (BPF, control socket, config) */
 
@@ -293,9 +327,9 @@ int main(int argc, char **argv)
 	if (use_syslog)
 		openlog("kproxyd", LOG_PID, LOG_DAEMON);
 	kp_set_print(print_fn);
-	if (geteuid() != 0) {
-		kp_warn("kproxyd changes the kernel's dataplane: run it as root (or with CAP_BPF, "
-			"CAP_NET_ADMIN and CAP_SYS_ADMIN)");
+	if (missing_caps(capbuf, sizeof(capbuf))) {
+		kp_warn("kproxyd changes the kernel's dataplane: run it as root, or give it CAP_BPF, "
+			"CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN (missing:%s)", capbuf);
 		return 4;
 	}
 	if (setrlimit(RLIMIT_NOFILE, &rl)) {
