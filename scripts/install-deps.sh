@@ -19,7 +19,7 @@ usage() { echo "usage: $0 [--test] [--bench]" >&2; exit 2; }
 base=(make gcc clang-19 llvm-19 libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
       libjson-c-dev libgnutls28-dev iproute2 procps)
 test_pkgs=(qemu-system-x86 busybox-static xz-utils zstd socat python3 curl util-linux netcat-openbsd)
-bench_pkgs=(haproxy socat gnuplot-nox iperf3)
+bench_pkgs=(haproxy socat gnuplot-nox iperf3 nginx libnginx-mod-stream)
 
 want=("${base[@]}")
 for arg in "$@"; do
@@ -54,7 +54,17 @@ if [ ${#missing[@]} -gt 0 ]; then
 	echo "install-deps: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
+	# Packages that come with a service (nginx) must not start it here: the
+	# benchmark runs its own instance in its own network namespace.
+	policy=/usr/sbin/policy-rc.d ours=
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && ours=1
+		trap '[ -n "$ours" ] && rm -f "$policy"' EXIT
+	fi
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	[ -n "$ours" ] && rm -f "$policy"
+	ours=
+	trap - EXIT
 fi
 
 # kproxyd pins maps under /sys/fs/bpf/kproxy; without a bpffs there the pins fail.

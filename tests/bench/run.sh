@@ -6,7 +6,8 @@
 #
 # Setups: direct (client to server), kproxy (kproxyd, in-kernel sockmap),
 # rwproxy (user-space read/write), spliceproxy (user-space splice), haproxy
-# (mode tcp), socat (TCP-LISTEN,fork). Tests, all with kpperf: stream with 1
+# (mode tcp), nginx (stream module), socat (TCP-LISTEN,fork).
+# Tests, all with kpperf: stream with 1
 # and 100 connections (Gbit/s, and CPU seconds per GB from /proc/stat), and
 # request/response with 1 B and 1 KiB messages over 1 and 100 connections
 # (transactions/s, p50, p99). Each figure is the median of BENCH_REPS runs;
@@ -16,7 +17,7 @@
 # Environment:
 #   BENCH_TIME    seconds per run (default 5)
 #   BENCH_REPS    runs per figure; the median is reported (default 3)
-#   BENCH_SETUPS  setups to run (default: direct kproxy rwproxy spliceproxy haproxy socat)
+#   BENCH_SETUPS  setups to run (default: direct kproxy rwproxy spliceproxy haproxy nginx socat)
 #   BENCH_TESTS   tests to run (default: stream-1c stream-100c rr-1B-1c rr-1B-100c
 #                 rr-1K-1c rr-1K-100c)
 #   BENCH_OUT     output directory (default tests/bench/out): results.csv, raw.jsonl,
@@ -32,7 +33,7 @@ ROOT=$(cd "$HERE/../.." && pwd -P)
 BUILD=${KP_BUILD:-$ROOT/build}
 BENCH_TIME=${BENCH_TIME:-5}
 BENCH_REPS=${BENCH_REPS:-3}
-BENCH_SETUPS=${BENCH_SETUPS:-direct kproxy rwproxy spliceproxy haproxy socat}
+BENCH_SETUPS=${BENCH_SETUPS:-direct kproxy rwproxy spliceproxy haproxy nginx socat}
 BENCH_TESTS=${BENCH_TESTS:-stream-1c stream-100c rr-1B-1c rr-1B-100c rr-1K-1c rr-1K-100c}
 BENCH_OUT=${BENCH_OUT:-$HERE/out}
 # Debian's interpreter, not whatever a version manager puts first in PATH.
@@ -202,6 +203,33 @@ setup_haproxy() {
 	start_bg haproxy haproxy -f "$TMP/haproxy.cfg" -db
 	if ! wait_listen "$rr" "$BG_PID" || ! wait_listen "$st" "$BG_PID" 2; then
 		NA[haproxy]="haproxy did not start: $(why haproxy)"
+		return 1
+	fi
+}
+
+# nginx stream proxy as it is usually deployed: the stream module, one worker
+# per CPU (auto), TCP_NODELAY (its default for stream), no splice.
+setup_nginx() {
+	local rr=$1 st=$2 mod=/usr/lib/nginx/modules/ngx_stream_module.so
+	command -v nginx >/dev/null || { NA[nginx]="nginx not installed"; return 1; }
+	[ -e "$mod" ] || { NA[nginx]="nginx's stream module is not installed (libnginx-mod-stream)"; return 1; }
+	mkdir -p "$TMP/nginx"
+	cat >"$TMP/nginx.conf" <<-EOF
+	load_module $mod;
+	daemon off;
+	worker_processes auto;
+	pid $TMP/nginx/nginx.pid;
+	error_log $TMP/nginx/error.log;
+	events { worker_connections 4096; }
+	stream {
+	    server { listen 127.0.0.1:$rr; proxy_pass 127.0.0.1:$ECHO_PORT; }
+	    server { listen 127.0.0.1:$st; proxy_pass 127.0.0.1:$SINK_PORT; }
+	}
+	EOF
+	cp "$TMP/nginx.conf" "$LOGS/nginx.conf"
+	start_bg nginx nginx -c "$TMP/nginx.conf" -p "$TMP/nginx"
+	if ! wait_listen "$rr" "$BG_PID" || ! wait_listen "$st" "$BG_PID" 2; then
+		NA[nginx]="nginx did not start: $(why nginx)"
 		return 1
 	fi
 }
