@@ -40,12 +40,15 @@ CG=/sys/fs/cgroup/kp-sidecar.$$
 mkdir "$CG"
 PIDS=()
 cleanup() {
-	local p i
+	local p i sig=TERM pids=()
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	# Everything still in the cgroup (servers, proxies) goes too.
-	for i in 1 2 3 4 5; do
-		while read -r p; do kill "$p" 2>/dev/null; done < "$CG/cgroup.procs"
-		[ -s "$CG/cgroup.procs" ] || break
+	# Everything still in the cgroup (servers, proxies) goes too; cgroup files
+	# have no size, so read them to know whether anything is left.
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		mapfile -t pids < "$CG/cgroup.procs"
+		[ ${#pids[@]} -gt 0 ] || break
+		[ "$i" -gt 5 ] && sig=KILL
+		kill -s "$sig" "${pids[@]}" 2>/dev/null
 		sleep 0.2
 	done
 	wait 2>/dev/null
