@@ -413,11 +413,7 @@ int kp_acc_sockops(struct bpf_sock_ops *skops)
 		return 1;
 	info.cookie = bpf_get_socket_cookie(skops);
 	info.accel_id = *id;
-	/*
-	 * The socket's address, for the peer's sk_msg to read how far this
-	 * socket has read (bpf_probe_read_kernel: a stale entry reads garbage,
-	 * never faults, and then the redirect finds no socket and TCP is used).
-	 */
+	/* The socket's address, for the peer's sk_msg (peer_read_all()). */
 	info.sk = (__u64)(unsigned long)skops->sk;
 	if (bpf_map_update_elem(&kp_acc_info, &k, &info, BPF_ANY))
 		return 1;
@@ -433,18 +429,20 @@ int kp_acc_sockops(struct bpf_sock_ops *skops)
 	return 1;
 }
 
-/* Refresh @pi's rcv_nxt/unread from the peer socket itself (a stream that never answers). */
-static __always_inline void peer_read(struct kp_acc_sock *pi)
+/*
+ * Has the peer socket received and read every byte up to @seq (this socket's
+ * write_seq)? Read from the peer itself: a stale address reads garbage
+ * without faulting, and then the redirect finds no socket and TCP is used.
+ */
+static __always_inline bool peer_read_all(const struct kp_acc_sock *pi, __u32 seq)
 {
 	struct tcp_sock *ptp = (struct tcp_sock *)(unsigned long)pi->sk;
-	__u32 rcv_nxt = 0, copied = 0;
+	__u32 rcv_nxt, copied;
 
 	if (bpf_probe_read_kernel(&rcv_nxt, sizeof(rcv_nxt), &ptp->rcv_nxt) ||
 	    bpf_probe_read_kernel(&copied, sizeof(copied), &ptp->copied_seq))
-		return;
-	pi->rcv_nxt = rcv_nxt;
-	pi->unread = rcv_nxt - copied;
-	pi->seen = 1;
+		return false;
+	return rcv_nxt == seq && copied == rcv_nxt;
 }
 
 SEC("sk_msg")
@@ -492,26 +490,16 @@ int kp_acc_msg(struct sk_msg_md *msg)
 	tp = sk ? bpf_skc_to_tcp_sock(sk) : NULL;
 	if (!tp)
 		return SK_PASS;
-	/* For the peer: how far this socket has read what the peer sent through TCP. */
-	if (info) {
-		info->rcv_nxt = tp->rcv_nxt;
-		info->unread = tp->rcv_nxt - tp->copied_seq;
-		info->seen = 1;
-	}
 	/*
 	 * Bytes redirected now must not overtake bytes this socket sent through
 	 * TCP before (its first send may go out before the peer entered the
-	 * map). Once it sent any, redirect only when the peer, at its own last
-	 * send, had received and read all of them (its rcv_nxt is our
-	 * write_seq, nothing unread), acknowledged or not (the peer's answers
-	 * go through sk_msg and carry no ACK); request/response gets there at
-	 * once.
+	 * map). Once it sent any, redirect only when the peer has received and
+	 * read all of them, acknowledged or not (the peer's answers go through
+	 * sk_msg and carry no ACK).
 	 */
 	if (tp->bytes_acked + (tp->write_seq - tp->snd_una)) {
 		pinfo = bpf_map_lookup_elem(&kp_acc_info, &peer);
-		if (pinfo && pinfo->sk)
-			peer_read(pinfo);
-		if (!pinfo || !pinfo->seen || pinfo->unread || pinfo->rcv_nxt != tp->write_seq) {
+		if (!pinfo || !peer_read_all(pinfo, tp->write_seq)) {
 			if (st)
 				st->tcp_first++;
 			if (info)

@@ -200,16 +200,12 @@ struct kp_acc_key {
 /* kp_acc_info, same key: what 'sockets' shows of an accelerated socket. */
 struct kp_acc_sock {
 	__u64 cookie;
-	__u64 cgroup_id;
 	__u64 bytes;		/* moved by sk_msg straight to the peer */
 	__u64 msgs;
 	__u64 tcp_msgs;		/* sent through TCP instead (peer not in the map, or TCP first) */
-	__u32 accel_id;
-	/* at this socket's last sendmsg: how far it had received and read the peer's TCP bytes */
-	__u32 rcv_nxt;
-	__u32 unread;
-	__u32 seen;		/* rcv_nxt/unread are set */
 	__u64 sk;		/* the kernel's struct sock, read with bpf_probe_read_kernel only */
+	__u32 accel_id;
+	__u32 _pad;
 };
 
 struct kp_acc_stats {
@@ -295,7 +291,7 @@ _Static_assert(sizeof(struct kp_svc_be) == 24, "kp_svc_be ABI size");
 _Static_assert(sizeof(struct kp_svc_rev_key) == 32, "kp_svc_rev_key ABI size");
 _Static_assert(sizeof(struct kp_svc_sock) == 72, "kp_svc_sock ABI size");
 _Static_assert(sizeof(struct kp_acc_key) == 56, "kp_acc_key ABI size");
-_Static_assert(sizeof(struct kp_acc_sock) == 64, "kp_acc_sock ABI size");
+_Static_assert(sizeof(struct kp_acc_sock) == 48, "kp_acc_sock ABI size");
 #endif
 
 #endif /* KPROXY_H */

@@ -17,6 +17,7 @@
 
 #include "libkproxy.h"
 #include "log.h"
+#include "internal.h"
 #include "proxy.skel.h"
 
 #ifndef SO_COOKIE
@@ -30,8 +31,11 @@ struct kp_dataplane {
 	int lock_fd;	/* flock on the pin directory: one kproxyd per dataplane */
 };
 
+/* Every map kproxy pins, the proxy's and the service hooks' (kp_dp_unpin). */
 static const char *const pinned_maps[] = {
 	KP_MAP_SOCKS, KP_MAP_CONNS, KP_MAP_FWD, KP_MAP_STATS, KP_MAP_EVENTS, KP_MAP_EVLOST,
+	KP_MAP_SVC, KP_MAP_SVC_BE, KP_MAP_SVC_REV, KP_MAP_SVC_SOCKS, KP_MAP_SVC_STATS,
+	KP_MAP_SVC_CFG, KP_MAP_ACC_SOCKS, KP_MAP_ACC_PORTS, KP_MAP_ACC_INFO, KP_MAP_ACC_STATS,
 };
 
 static int ensure_pin_dir(const char *dir)
@@ -218,44 +222,51 @@ int kp_dp_fwd_set(struct kp_dataplane *dp, __u64 cookie, __u64 user_fwd_bytes)
 	return 0;
 }
 
-int kp_dp_stats(struct kp_dataplane *dp, __u32 proxy_id, struct kp_proxy_stats *out)
+int kp_percpu_sum(int map_fd, __u32 key, void *out, size_t size, int ncpus)
 {
-	struct kp_proxy_stats *percpu;
-	int i, n = dp->ncpus;
+	__u64 *percpu = calloc(ncpus, size), *dst = out;
 	size_t j;
+	int i;
 
-	percpu = calloc(n, sizeof(*percpu));
 	if (!percpu)
 		return -ENOMEM;
-	memset(out, 0, sizeof(*out));
-	if (bpf_map_lookup_elem(bpf_map__fd(dp->skel->maps.kp_stats), &proxy_id, percpu)) {
+	memset(out, 0, size);
+	if (bpf_map_lookup_elem(map_fd, &key, percpu)) {
 		int err = -errno;
 
 		free(percpu);
 		return err;
 	}
-	for (i = 0; i < n; i++) {
-		const __u64 *src = (const __u64 *)&percpu[i];
-		__u64 *dst = (__u64 *)out;
-
-		for (j = 0; j < sizeof(*out) / sizeof(__u64); j++)
-			dst[j] += src[j];
-	}
+	for (i = 0; i < ncpus; i++)
+		for (j = 0; j < size / sizeof(__u64); j++)
+			dst[j] += percpu[i * (size / sizeof(__u64)) + j];
 	free(percpu);
 	return 0;
 }
 
-int kp_dp_stats_reset(struct kp_dataplane *dp, __u32 proxy_id)
+int kp_percpu_zero(int map_fd, __u32 key, size_t size, int ncpus)
 {
-	struct kp_proxy_stats *percpu = calloc(dp->ncpus, sizeof(*percpu));
+	void *percpu = calloc(ncpus, size);
 	int err = 0;
 
 	if (!percpu)
 		return -ENOMEM;
-	if (bpf_map_update_elem(bpf_map__fd(dp->skel->maps.kp_stats), &proxy_id, percpu, BPF_ANY))
+	if (bpf_map_update_elem(map_fd, &key, percpu, BPF_ANY))
 		err = -errno;
 	free(percpu);
 	return err;
+}
+
+int kp_dp_stats(struct kp_dataplane *dp, __u32 proxy_id, struct kp_proxy_stats *out)
+{
+	return kp_percpu_sum(bpf_map__fd(dp->skel->maps.kp_stats), proxy_id, out, sizeof(*out),
+			     dp->ncpus);
+}
+
+int kp_dp_stats_reset(struct kp_dataplane *dp, __u32 proxy_id)
+{
+	return kp_percpu_zero(bpf_map__fd(dp->skel->maps.kp_stats), proxy_id,
+			      sizeof(struct kp_proxy_stats), dp->ncpus);
 }
 
 int kp_dp_emit(struct kp_dataplane *dp, struct kp_event *ev)

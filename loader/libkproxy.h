@@ -34,7 +34,7 @@ void kp_set_print(kp_print_fn fn);
 struct kp_dataplane *kp_dp_open(const struct kp_dp_opts *opts);
 /** kp_dp_close() - drop our references; pinned maps stay for the next kproxyd. */
 void kp_dp_close(struct kp_dataplane *dp);
-/** kp_dp_unpin() - remove the pins (after the last user is gone). */
+/** kp_dp_unpin() - remove the maps' pins, the proxy's and the services' (after the last user is gone). */
 int kp_dp_unpin(const char *pin_dir);
 
 int kp_dp_map_fd(struct kp_dataplane *dp, const char *name);
@@ -76,12 +76,11 @@ int kp_svc_detach(struct kp_svc_dp *d, __u64 cgid);
 int kp_acc_attach(struct kp_svc_dp *d, const char *cgroup_path, __u64 cgid);
 int kp_acc_detach(struct kp_svc_dp *d, __u64 cgid);
 int kp_acc_stats(struct kp_svc_dp *d, __u32 id, struct kp_acc_stats *out);
+int kp_acc_stats_reset(struct kp_svc_dp *d, __u32 id);
 /** kp_svc_detach_all() - remove every hook pinned in the pin directory. */
 int kp_svc_detach_all(struct kp_svc_dp *d);
 int kp_svc_stats(struct kp_svc_dp *d, __u32 id, struct kp_svc_stats *out);
 int kp_svc_stats_reset(struct kp_svc_dp *d, __u32 id);
-/** kp_svc_unpin() - remove the service maps' pins. */
-int kp_svc_unpin(const char *pin_dir);
 /** kp_cgroup_id() - id (inode) of the cgroup2 directory @path and its depth below the root. */
 int kp_cgroup_id(const char *path, __u64 *id, __u32 *level);
 

@@ -20,17 +20,13 @@
 
 #include "libkproxy.h"
 #include "log.h"
+#include "internal.h"
 #include "service.skel.h"
 
 struct kp_svc_dp {
 	struct service_bpf *skel;
 	char pin_dir[256];
 	int ncpus;
-};
-
-static const char *const svc_maps[] = {
-	KP_MAP_SVC, KP_MAP_SVC_BE, KP_MAP_SVC_REV, KP_MAP_SVC_SOCKS, KP_MAP_SVC_STATS,
-	KP_MAP_SVC_CFG, KP_MAP_ACC_SOCKS, KP_MAP_ACC_PORTS, KP_MAP_ACC_INFO, KP_MAP_ACC_STATS,
 };
 
 static struct bpf_program **hook_progs(struct kp_svc_dp *d, int *n)
@@ -104,46 +100,84 @@ int kp_svc_map_fd(struct kp_svc_dp *d, const char *name)
 
 int kp_svc_stats(struct kp_svc_dp *d, __u32 id, struct kp_svc_stats *out)
 {
-	struct kp_svc_stats *pc = calloc(d->ncpus, sizeof(*pc));
-	int i, fd = kp_svc_map_fd(d, KP_MAP_SVC_STATS);
-
-	memset(out, 0, sizeof(*out));
-	if (!pc)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(fd, &id, pc)) {
-		free(pc);
-		return -errno;
-	}
-	for (i = 0; i < d->ncpus; i++) {
-		out->connects += pc[i].connects;
-		out->sendmsgs += pc[i].sendmsgs;
-		out->refused += pc[i].refused;
-		out->rev_peername += pc[i].rev_peername;
-		out->rev_recvmsg += pc[i].rev_recvmsg;
-		out->outside += pc[i].outside;
-	}
-	free(pc);
-	return 0;
+	return kp_percpu_sum(bpf_map__fd(d->skel->maps.kp_svc_stats), id, out, sizeof(*out),
+			     d->ncpus);
 }
 
 int kp_svc_stats_reset(struct kp_svc_dp *d, __u32 id)
 {
-	struct kp_svc_stats *pc = calloc(d->ncpus, sizeof(*pc));
-	int ret = 0;
-
-	if (!pc)
-		return -ENOMEM;
-	if (bpf_map_update_elem(kp_svc_map_fd(d, KP_MAP_SVC_STATS), &id, pc, BPF_ANY))
-		ret = -errno;
-	free(pc);
-	return ret;
+	return kp_percpu_zero(bpf_map__fd(d->skel->maps.kp_svc_stats), id,
+			      sizeof(struct kp_svc_stats), d->ncpus);
 }
 
-static void link_path(struct kp_svc_dp *d, __u64 cgid, struct bpf_program *p, char *buf,
-		      size_t len)
+int kp_acc_stats(struct kp_svc_dp *d, __u32 id, struct kp_acc_stats *out)
 {
-	snprintf(buf, len, "%s/svc-%llu-%s", d->pin_dir, (unsigned long long)cgid,
+	return kp_percpu_sum(bpf_map__fd(d->skel->maps.kp_acc_stats), id, out, sizeof(*out),
+			     d->ncpus);
+}
+
+int kp_acc_stats_reset(struct kp_svc_dp *d, __u32 id)
+{
+	return kp_percpu_zero(bpf_map__fd(d->skel->maps.kp_acc_stats), id,
+			      sizeof(struct kp_acc_stats), d->ncpus);
+}
+
+/* Hooks are pinned as <pin dir>/<prefix>-<cgroup id>-<program>: svc- or acc-. */
+static void link_path(struct kp_svc_dp *d, const char *prefix, __u64 cgid, struct bpf_program *p,
+		      char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s-%llu-%s", d->pin_dir, prefix, (unsigned long long)cgid,
 		 bpf_program__name(p));
+}
+
+/*
+ * Attach @p to the cgroup @cgfd as a link pinned at @path; a link pinned
+ * there by the kproxyd before us is kept and pointed at @p instead.
+ */
+static int attach_pinned(struct bpf_program *p, int cgfd, const char *cgroup_path,
+			 const char *path)
+{
+	struct bpf_link *l;
+	int err;
+
+	if (!access(path, F_OK)) {
+		l = bpf_link__open(path);
+		if (!l)
+			return -errno;
+		if (bpf_link__update_program(l, p))
+			kp_warn("cannot update hook '%s': %s", path, strerror(errno));
+		/* Closes our fd only: the pin keeps the link. */
+		bpf_link__destroy(l);
+		return 0;
+	}
+	l = bpf_program__attach_cgroup(p, cgfd);
+	if (!l) {
+		err = -errno;
+		kp_warn("cannot attach %s to cgroup '%s': %s", bpf_program__name(p), cgroup_path,
+			strerror(-err));
+		return err;
+	}
+	err = bpf_link__pin(l, path);
+	if (err)
+		kp_warn("cannot pin the hook at '%s': %s", path, strerror(-err));
+	/* The pin holds the attachment now; this closes our fd only. */
+	bpf_link__destroy(l);
+	return err;
+}
+
+/* The last reference to a cgroup link is its pin: unlinking it detaches. */
+static int detach_pinned(const char *path)
+{
+	return unlink(path) && errno != ENOENT ? -errno : 0;
+}
+
+static int open_cgroup(const char *cgroup_path)
+{
+	int cgfd = open(cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (cgfd < 0)
+		kp_warn("cannot open cgroup '%s': %s", cgroup_path, strerror(errno));
+	return cgfd < 0 ? -errno : cgfd;
 }
 
 int kp_cgroup_id(const char *path, __u64 *id, __u32 *level)
@@ -188,40 +222,12 @@ int kp_svc_attach(struct kp_svc_dp *d, const char *cgroup_path, __u64 cgid)
 	int i, n, cgfd, err = 0;
 
 	progs = hook_progs(d, &n);
-	cgfd = open(cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cgfd < 0) {
-		err = -errno;
-		kp_warn("cannot open cgroup '%s': %s", cgroup_path, strerror(-err));
-		return err;
-	}
-	for (i = 0; i < n; i++) {
-		struct bpf_link *l;
-
-		link_path(d, cgid, progs[i], path, sizeof(path));
-		l = access(path, F_OK) ? NULL : bpf_link__open(path);
-		if (l) {
-			/* Left by the kproxyd before us: run our programs from now on. */
-			if (bpf_link__update_program(l, progs[i]))
-				kp_warn("cannot update hook '%s': %s", path, strerror(errno));
-			/* Closes our fd only: the pin keeps the link. */
-			bpf_link__destroy(l);
-			continue;
-		}
-		l = bpf_program__attach_cgroup(progs[i], cgfd);
-		if (!l) {
-			err = -errno;
-			kp_warn("cannot attach %s to cgroup '%s': %s", bpf_program__name(progs[i]),
-				cgroup_path, strerror(-err));
-			break;
-		}
-		err = bpf_link__pin(l, path);
-		if (err) {
-			kp_warn("cannot pin the hook at '%s': %s", path, strerror(-err));
-			bpf_link__destroy(l);
-			break;
-		}
-		/* The pin holds the attachment now; this closes our fd only. */
-		bpf_link__destroy(l);
+	cgfd = open_cgroup(cgroup_path);
+	if (cgfd < 0)
+		return cgfd;
+	for (i = 0; i < n && !err; i++) {
+		link_path(d, "svc", cgid, progs[i], path, sizeof(path));
+		err = attach_pinned(progs[i], cgfd, cgroup_path, path);
 	}
 	close(cgfd);
 	if (err)
@@ -233,14 +239,14 @@ int kp_svc_detach(struct kp_svc_dp *d, __u64 cgid)
 {
 	struct bpf_program **progs;
 	char path[512];
-	int i, n, err = 0;
+	int i, n, err = 0, ret;
 
 	progs = hook_progs(d, &n);
 	for (i = 0; i < n; i++) {
-		link_path(d, cgid, progs[i], path, sizeof(path));
-		/* The last reference to a cgroup link is its pin: unlinking detaches. */
-		if (unlink(path) && errno != ENOENT)
-			err = -errno;
+		link_path(d, "svc", cgid, progs[i], path, sizeof(path));
+		ret = detach_pinned(path);
+		if (ret)
+			err = ret;
 	}
 	return err;
 }
@@ -248,37 +254,15 @@ int kp_svc_detach(struct kp_svc_dp *d, __u64 cgid)
 /* Local acceleration: the sockops program on @cgroup_path, as a pinned link. */
 int kp_acc_attach(struct kp_svc_dp *d, const char *cgroup_path, __u64 cgid)
 {
-	struct bpf_program *p = d->skel->progs.kp_acc_sockops;
-	struct bpf_link *l;
 	char path[512];
-	int cgfd, err = 0;
+	int cgfd, err;
 
-	snprintf(path, sizeof(path), "%s/acc-%llu-%s", d->pin_dir, (unsigned long long)cgid,
-		 bpf_program__name(p));
-	if (!access(path, F_OK)) {
-		l = bpf_link__open(path);
-		if (l && bpf_link__update_program(l, p))
-			kp_warn("cannot update hook '%s': %s", path, strerror(errno));
-		bpf_link__destroy(l);
-		return l ? 0 : -errno;
-	}
-	cgfd = open(cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cgfd < 0) {
-		err = -errno;
-		kp_warn("cannot open cgroup '%s': %s", cgroup_path, strerror(-err));
-		return err;
-	}
-	l = bpf_program__attach_cgroup(p, cgfd);
+	link_path(d, "acc", cgid, d->skel->progs.kp_acc_sockops, path, sizeof(path));
+	cgfd = open_cgroup(cgroup_path);
+	if (cgfd < 0)
+		return cgfd;
+	err = attach_pinned(d->skel->progs.kp_acc_sockops, cgfd, cgroup_path, path);
 	close(cgfd);
-	if (!l) {
-		err = -errno;
-		kp_warn("cannot attach sockops to cgroup '%s': %s", cgroup_path, strerror(-err));
-		return err;
-	}
-	err = bpf_link__pin(l, path);
-	if (err)
-		kp_warn("cannot pin the hook at '%s': %s", path, strerror(-err));
-	bpf_link__destroy(l);
 	return err;
 }
 
@@ -286,34 +270,8 @@ int kp_acc_detach(struct kp_svc_dp *d, __u64 cgid)
 {
 	char path[512];
 
-	snprintf(path, sizeof(path), "%s/acc-%llu-%s", d->pin_dir, (unsigned long long)cgid,
-		 bpf_program__name(d->skel->progs.kp_acc_sockops));
-	if (unlink(path) && errno != ENOENT)
-		return -errno;
-	return 0;
-}
-
-int kp_acc_stats(struct kp_svc_dp *d, __u32 id, struct kp_acc_stats *out)
-{
-	struct kp_acc_stats *pc = calloc(d->ncpus, sizeof(*pc));
-	int i;
-
-	memset(out, 0, sizeof(*out));
-	if (!pc)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(bpf_map__fd(d->skel->maps.kp_acc_stats), &id, pc)) {
-		free(pc);
-		return -errno;
-	}
-	for (i = 0; i < d->ncpus; i++) {
-		out->socks += pc[i].socks;
-		out->bytes += pc[i].bytes;
-		out->msgs += pc[i].msgs;
-		out->no_peer += pc[i].no_peer;
-		out->tcp_first += pc[i].tcp_first;
-	}
-	free(pc);
-	return 0;
+	link_path(d, "acc", cgid, d->skel->progs.kp_acc_sockops, path, sizeof(path));
+	return detach_pinned(path);
 }
 
 int kp_svc_detach_all(struct kp_svc_dp *d)
@@ -334,17 +292,4 @@ int kp_svc_detach_all(struct kp_svc_dp *d)
 	}
 	closedir(dir);
 	return err;
-}
-
-int kp_svc_unpin(const char *pin_dir)
-{
-	char path[512];
-	size_t i;
-
-	for (i = 0; i < sizeof(svc_maps) / sizeof(svc_maps[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, svc_maps[i]);
-		if (unlink(path) && errno != ENOENT)
-			return -errno;
-	}
-	return 0;
 }

@@ -149,3 +149,29 @@ int kp_sockaddr_port(const struct sockaddr *sa)
 		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
 	return 0;
 }
+
+char *kp_uri_format_raw(int scheme, int family, const void *addr, unsigned int port, char *buf,
+			size_t len)
+{
+	struct sockaddr_storage ss = {};
+
+	ss.ss_family = family;
+	if (family == AF_INET6) {
+		memcpy(&((struct sockaddr_in6 *)&ss)->sin6_addr, addr, 16);
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+	} else {
+		memcpy(&((struct sockaddr_in *)&ss)->sin_addr, addr, 4);
+		((struct sockaddr_in *)&ss)->sin_port = htons(port);
+	}
+	return kp_uri_format(scheme, (struct sockaddr *)&ss, buf, len);
+}
+
+int kp_sockaddr_raw(const struct sockaddr *sa, unsigned char addr[16])
+{
+	memset(addr, 0, 16);
+	if (sa->sa_family == AF_INET)
+		memcpy(addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	else if (sa->sa_family == AF_INET6)
+		memcpy(addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	return sa->sa_family;
+}

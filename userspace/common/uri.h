@@ -29,6 +29,16 @@ int kp_uri_parse(const char *s, struct kp_uri *u, char *err, size_t errlen);
 /** kp_uri_format() - write @sa as a URI of @scheme into @buf. Returns @buf. */
 char *kp_uri_format(int scheme, const struct sockaddr *sa, char *buf, size_t len);
 
+/**
+ * kp_uri_format_raw() - write a URI of @scheme for a raw address (4 or 16
+ * bytes, as BPF maps keep them) of @family and a port in host order.
+ */
+char *kp_uri_format_raw(int scheme, int family, const void *addr, unsigned int port, char *buf,
+			size_t len);
+
+/** kp_sockaddr_raw() - the address of @sa as 16 raw bytes (IPv4 in the first 4); returns the family. */
+int kp_sockaddr_raw(const struct sockaddr *sa, unsigned char addr[16]);
+
 /** kp_sockaddr_port() - the port of @sa in host order. */
 int kp_sockaddr_port(const struct sockaddr *sa);
 

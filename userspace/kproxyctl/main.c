@@ -203,33 +203,52 @@ static void ok_text(json_object *ans)
 {
 }
 
-static int do_proxy_add(int argc, char **argv)
+/*
+ * proxy, service and accel share their commands: add NAME WORDS..., del NAME,
+ * show [NAME]; the daemon takes the same words. What differs is the text.
+ */
+struct object {
+	const char *name;
+	void (*text)(json_object *ans);
+};
+
+static const struct object *cur_obj;	/* set by do_object() for the commands below */
+
+static int obj_usage(const char *fmt)
 {
-	char *args[256] = { "proxy", "add" };
+	char msg[128];
+
+	snprintf(msg, sizeof(msg), fmt, cur_obj->name);
+	return usage_err(msg);
+}
+
+static int do_obj_add(int argc, char **argv)
+{
+	char *args[256] = { (char *)cur_obj->name, "add" };
 
 	REQ_ARGS(1);
 	if (argc > 254)
 		return usage_err("too many arguments");
 	memcpy(args + 2, argv, argc * sizeof(*argv));
-	return run_and_print(argc + 2, args, proxies_text);
+	return run_and_print(argc + 2, args, cur_obj->text);
 }
 
-static int do_proxy_del(int argc, char **argv)
+static int do_obj_del(int argc, char **argv)
 {
-	char *args[] = { "proxy", "del", argc ? argv[0] : NULL };
+	char *args[] = { (char *)cur_obj->name, "del", argc ? argv[0] : NULL };
 
 	if (argc != 1)
-		return usage_err("'proxy del' takes one NAME");
+		return obj_usage("'%s del' takes one NAME");
 	return run_and_print(3, args, ok_text);
 }
 
-static int do_proxy_show(int argc, char **argv)
+static int do_obj_show(int argc, char **argv)
 {
-	char *args[] = { "proxy", "show", argc ? argv[0] : NULL };
+	char *args[] = { (char *)cur_obj->name, "show", argc ? argv[0] : NULL };
 
 	if (argc > 1)
-		return usage_err("'proxy show' takes at most one NAME");
-	return run_and_print(2 + argc, args, proxies_text);
+		return obj_usage("'%s show' takes at most one NAME");
+	return run_and_print(2 + argc, args, cur_obj->text);
 }
 
 static void stats_text(json_object *ans)
@@ -328,35 +347,6 @@ static void services_text(json_object *ans)
 	}
 }
 
-static int do_service_add(int argc, char **argv)
-{
-	char *args[256] = { "service", "add" };
-
-	REQ_ARGS(1);
-	if (argc > 254)
-		return usage_err("too many arguments");
-	memcpy(args + 2, argv, argc * sizeof(*argv));
-	return run_and_print(argc + 2, args, services_text);
-}
-
-static int do_service_del(int argc, char **argv)
-{
-	char *args[] = { "service", "del", argc ? argv[0] : NULL };
-
-	if (argc != 1)
-		return usage_err("'service del' takes one NAME");
-	return run_and_print(3, args, ok_text);
-}
-
-static int do_service_show(int argc, char **argv)
-{
-	char *args[] = { "service", "show", argc ? argv[0] : NULL };
-
-	if (argc > 1)
-		return usage_err("'service show' takes at most one NAME");
-	return run_and_print(2 + argc, args, services_text);
-}
-
 static void sockets_text(json_object *ans)
 {
 	json_object *arr, *s, *v;
@@ -409,35 +399,6 @@ static void accels_text(json_object *ans)
 			       "local peer) %lld (TCP first)\n", jint(st, "socks"), jint(st, "bytes"),
 			       jint(st, "msgs"), jint(st, "no_peer"), jint(st, "tcp_first"));
 	}
-}
-
-static int do_accel_add(int argc, char **argv)
-{
-	char *args[256] = { "accel", "add" };
-
-	REQ_ARGS(1);
-	if (argc > 254)
-		return usage_err("too many arguments");
-	memcpy(args + 2, argv, argc * sizeof(*argv));
-	return run_and_print(argc + 2, args, accels_text);
-}
-
-static int do_accel_del(int argc, char **argv)
-{
-	char *args[] = { "accel", "del", argc ? argv[0] : NULL };
-
-	if (argc != 1)
-		return usage_err("'accel del' takes one NAME");
-	return run_and_print(3, args, ok_text);
-}
-
-static int do_accel_show(int argc, char **argv)
-{
-	char *args[] = { "accel", "show", argc ? argv[0] : NULL };
-
-	if (argc > 1)
-		return usage_err("'accel show' takes at most one NAME");
-	return run_and_print(2 + argc, args, accels_text);
 }
 
 static int do_sockets(int argc, char **argv)
@@ -501,25 +462,10 @@ static const char *const drop_names[KP_DR_MAX] = {
 
 static void ev_addr(const struct kp_event *e, bool peer, char *buf, size_t len)
 {
-	struct sockaddr_storage ss = {};
-	const __u8 *a = peer ? e->peer_addr : e->addr;
-	int port = peer ? e->peer_port : e->port;
 	int family = peer && e->peer_family ? e->peer_family : e->family;
 
-	if (family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (void *)&ss;
-
-		s6->sin6_family = AF_INET6;
-		memcpy(&s6->sin6_addr, a, 16);
-		s6->sin6_port = htons(port);
-	} else {
-		struct sockaddr_in *s4 = (void *)&ss;
-
-		s4->sin_family = AF_INET;
-		memcpy(&s4->sin_addr, a, 4);
-		s4->sin_port = htons(port);
-	}
-	kp_uri_format(KP_URI_TCP, (struct sockaddr *)&ss, buf, len);
+	kp_uri_format_raw(KP_URI_TCP, family == AF_INET6 ? AF_INET6 : AF_INET,
+			  peer ? e->peer_addr : e->addr, peer ? e->peer_port : e->port, buf, len);
 }
 
 static void check_lost(void)
@@ -704,16 +650,42 @@ static int cmd_select(const struct cmd *cmds, int argc, char **argv, const char 
 		    "unknown command", argv[0]);
 }
 
-static const struct cmd proxy_cmds[] = {
-	{ "add", do_proxy_add }, { "del", do_proxy_del }, { "show", do_proxy_show },
-	{ "list", do_proxy_show }, { "help", do_help }, {}
+
+static const struct cmd obj_cmds[] = {
+	{ "add", do_obj_add }, { "del", do_obj_del }, { "show", do_obj_show },
+	{ "list", do_obj_show }, { "help", do_help }, {}
 };
+
+static int do_object(const struct object *o, int argc, char **argv)
+{
+	char what[64];
+
+	cur_obj = o;
+	if (!argc)
+		return do_obj_show(0, argv);
+	snprintf(what, sizeof(what), "expected '%s add|del|show'", o->name);
+	return cmd_select(obj_cmds, argc, argv, what);
+}
 
 static int do_proxy(int argc, char **argv)
 {
-	if (!argc)
-		return do_proxy_show(0, argv);
-	return cmd_select(proxy_cmds, argc, argv, "expected 'proxy add|del|show'");
+	static const struct object o = { "proxy", proxies_text };
+
+	return do_object(&o, argc, argv);
+}
+
+static int do_service(int argc, char **argv)
+{
+	static const struct object o = { "service", services_text };
+
+	return do_object(&o, argc, argv);
+}
+
+static int do_accel(int argc, char **argv)
+{
+	static const struct object o = { "accel", accels_text };
+
+	return do_object(&o, argc, argv);
 }
 
 static const struct cmd conn_cmds[] = {
@@ -725,30 +697,6 @@ static int do_conn(int argc, char **argv)
 	if (!argc)
 		return do_conn_show(0, argv);
 	return cmd_select(conn_cmds, argc, argv, "expected 'conn show'");
-}
-
-static const struct cmd service_cmds[] = {
-	{ "add", do_service_add }, { "del", do_service_del }, { "show", do_service_show },
-	{ "list", do_service_show }, { "help", do_help }, {}
-};
-
-static int do_service(int argc, char **argv)
-{
-	if (!argc)
-		return do_service_show(0, argv);
-	return cmd_select(service_cmds, argc, argv, "expected 'service add|del|show'");
-}
-
-static const struct cmd accel_cmds[] = {
-	{ "add", do_accel_add }, { "del", do_accel_del }, { "show", do_accel_show },
-	{ "list", do_accel_show }, { "help", do_help }, {}
-};
-
-static int do_accel(int argc, char **argv)
-{
-	if (!argc)
-		return do_accel_show(0, argv);
-	return cmd_select(accel_cmds, argc, argv, "expected 'accel add|del|show'");
 }
 
 static const struct cmd main_cmds[] = {

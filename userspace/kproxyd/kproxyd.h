@@ -113,7 +113,6 @@ struct service {
 	char cgroup_path[256];
 	bool healthy[KPD_MAX_BACKENDS];
 	int probe[KPD_MAX_BACKENDS];	/* connect in flight, -1: none */
-	int nhealthy;
 	__u64 next_check_ms;
 	char *argv[KPD_SVC_MAX_ARGS];	/* the words that made it (for show and restart) */
 	int argc;
@@ -216,14 +215,14 @@ __u64 services_next_check(void);
 json_object *services_json(const char *name, char *err, size_t errlen);
 json_object *services_handover_json(void);
 int services_init(bool handover);
-void services_shutdown(bool restart);
+void services_shutdown(void);
 void services_fini(void);
 int accel_add(int argc, char **argv, int want_id, char *err, size_t errlen);
 int accel_check(int argc, char **argv, char *err, size_t errlen);
 /* Reload: keep what is unchanged, replace what changed, remove what is gone. */
 void services_apply(const struct conf_obj *objs, int n, bool reload);
 int accel_del(const char *name, char *err, size_t errlen);
-void accels_shutdown(bool restart);
+void accels_shutdown(void);
 json_object *accels_json(const char *name, char *err, size_t errlen);
 json_object *accels_handover_json(void);
 const char *accel_cgroup(__u32 id);

@@ -47,13 +47,9 @@ int ep_set(int fd, struct ev_src *ev, __u32 *cur, __u32 want)
 
 static void fill_addr(struct kp_event *ev, const struct sockaddr_storage *ss, bool peer)
 {
-	__u8 *addr = peer ? ev->peer_addr : ev->addr;
 	__u16 port = kp_sockaddr_port((const struct sockaddr *)ss);
 
-	if (ss->ss_family == AF_INET)
-		memcpy(addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-	else if (ss->ss_family == AF_INET6)
-		memcpy(addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+	kp_sockaddr_raw((const struct sockaddr *)ss, peer ? ev->peer_addr : ev->addr);
 	if (peer) {
 		ev->peer_family = ss->ss_family;
 		ev->peer_port = port;
@@ -435,8 +431,8 @@ int main(int argc, char **argv)
 	}
 	kp_info("stopping: closing %s", "connections and listeners, removing services' hooks");
 	shutdown_all();
-	services_shutdown(false);
-	accels_shutdown(false);
+	services_shutdown();
+	accels_shutdown();
 out_ctl:
 	ctl_close();
 out:

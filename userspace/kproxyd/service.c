@@ -26,7 +26,6 @@
 #include <sys/vfs.h>
 #include <linux/magic.h>
 #include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 
 #include "kproxyd.h"
 
@@ -143,18 +142,8 @@ int svc_cfg_parse(int argc, char **argv, struct svc_cfg *cfg, char *err, size_t 
 /* The address of @u as the 16 bytes and network-order port the hooks use. */
 static void uri_raw(const struct kp_uri *u, __u8 addr[16], __u16 *port)
 {
-	memset(addr, 0, 16);
-	if (u->addr.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)&u->addr;
-
-		memcpy(addr, &s6->sin6_addr, 16);
-		*port = s6->sin6_port;
-	} else {
-		const struct sockaddr_in *s4 = (const void *)&u->addr;
-
-		memcpy(addr, &s4->sin_addr, 4);
-		*port = s4->sin_port;
-	}
+	kp_sockaddr_raw((const struct sockaddr *)&u->addr, addr);
+	*port = htons(kp_sockaddr_port((const struct sockaddr *)&u->addr));
 }
 
 static void svc_key(const struct service *sv, struct kp_svc_key *k)
@@ -192,20 +181,17 @@ static int svc_sync(struct service *sv)
 	v.flags = sv->cfg.via[0] ? KP_SVC_VIA_PROXY : 0;
 	if (bpf_map_update_elem(svc_fd, &k, &v, BPF_ANY))
 		return -errno;
-	sv->nhealthy = n;
 	return 0;
 }
 
-static bool cgroup_in_use(__u64 cgid, const struct service *except)
+/* Does a service in the list use cgroup @cgid (its hooks are attached then)? */
+static bool cgroup_in_use(__u64 cgid)
 {
 	struct list_head *p;
 
-	for (p = services.next; p != &services; p = p->next) {
-		struct service *o = container_of(p, struct service, node);
-
-		if (o != except && o->cgid == cgid)
+	for (p = services.next; p != &services; p = p->next)
+		if (container_of(p, struct service, node)->cgid == cgid)
 			return true;
-	}
 	return false;
 }
 
@@ -347,7 +333,7 @@ int service_add(int argc, char **argv, int want_id, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot write the service maps: %s", strerror(-ret));
 		goto err_free;
 	}
-	if (!cgroup_in_use(sv->cgid, NULL)) {
+	if (!cgroup_in_use(sv->cgid)) {
 		ret = kp_svc_attach(kpd.svc, cg, sv->cgid);
 		if (ret) {
 			snprintf(err, errlen, "cannot attach the hooks to cgroup '%s': %s", cg,
@@ -375,7 +361,7 @@ err_free:
 	return ret;
 }
 
-static void service_free(struct service *sv, bool detach)
+static void service_free(struct service *sv)
 {
 	struct kp_svc_key k;
 	int i;
@@ -391,7 +377,7 @@ static void service_free(struct service *sv, bool detach)
 			close(sv->probe[i]);
 		sv->probe[i] = -1;
 	}
-	if (detach && !cgroup_in_use(sv->cgid, NULL))
+	if (!cgroup_in_use(sv->cgid))
 		kp_svc_detach(kpd.svc, sv->cgid);
 	ids_used[sv->id] = 0;
 	for (i = 0; i < sv->argc; i++)
@@ -409,27 +395,18 @@ int service_del(const char *name, char *err, size_t errlen)
 		return -ENOENT;
 	}
 	kp_info("service %s: deleted", name);
-	service_free(sv, true);
+	service_free(sv);
 	return 0;
 }
 
-/* kproxyd stops: no steering without it (no health checks). A restart keeps them. */
-void services_shutdown(bool restart)
+/*
+ * kproxyd stops: no steering without it (no health checks). A restart never
+ * comes here (it execs first), so its services and hooks stay.
+ */
+void services_shutdown(void)
 {
-	while (!list_empty(&services)) {
-		struct service *sv = container_of(services.next, struct service, node);
-
-		if (restart) {
-			int i;
-
-			list_del_init(&sv->node);
-			for (i = 0; i < sv->argc; i++)
-				free(sv->argv[i]);
-			free(sv);
-		} else {
-			service_free(sv, true);
-		}
-	}
+	while (!list_empty(&services))
+		service_free(container_of(services.next, struct service, node));
 }
 
 /*
@@ -700,27 +677,24 @@ static int accel_word(void *obj, const char *kw, const char *arg, char *err, siz
 	return 0;
 }
 
-static bool accel_cgroup_in_use(__u64 cgid, const struct accel *except)
+static bool accel_cgroup_in_use(__u64 cgid)
 {
 	struct list_head *p;
 
-	for (p = accels.next; p != &accels; p = p->next) {
-		struct accel *o = container_of(p, struct accel, node);
-
-		if (o != except && o->cgid == cgid)
+	for (p = accels.next; p != &accels; p = p->next)
+		if (container_of(p, struct accel, node)->cgid == cgid)
 			return true;
-	}
 	return false;
 }
 
-static void accel_free(struct accel *a, bool detach)
+static void accel_free(struct accel *a)
 {
 	int fd = kp_svc_map_fd(kpd.svc, KP_MAP_ACC_PORTS), i;
 
 	list_del_init(&a->node);
-	for (i = 0; detach && i < a->nports; i++)
+	for (i = 0; i < a->nports; i++)
 		bpf_map_delete_elem(fd, &a->ports[i]);
-	if (detach && !accel_cgroup_in_use(a->cgid, NULL))
+	if (!accel_cgroup_in_use(a->cgid))
 		kp_acc_detach(kpd.svc, a->cgid);
 	for (i = 0; i < a->argc; i++)
 		free(a->argv[i]);
@@ -792,15 +766,9 @@ int accel_add(int argc, char **argv, int want_id, char *err, size_t errlen)
 		ret = -ENOSPC;
 		goto err;
 	}
-	if (want_id < 0) {
-		struct kp_acc_stats *zero = calloc(libbpf_num_possible_cpus(), sizeof(*zero));
-
-		if (zero)
-			bpf_map_update_elem(kp_svc_map_fd(kpd.svc, KP_MAP_ACC_STATS), &a->id, zero,
-					    BPF_ANY);
-		free(zero);
-	}
-	if (!accel_cgroup_in_use(a->cgid, NULL)) {
+	if (want_id < 0)
+		kp_acc_stats_reset(kpd.svc, a->id);
+	if (!accel_cgroup_in_use(a->cgid)) {
 		ret = kp_acc_attach(kpd.svc, cg, a->cgid);
 		if (ret) {
 			snprintf(err, errlen, "cannot attach sockops to cgroup '%s': %s", cg,
@@ -831,14 +799,14 @@ int accel_del(const char *name, char *err, size_t errlen)
 		return -ENOENT;
 	}
 	kp_info("accel %s: deleted (connections accelerated already stay so)", name);
-	accel_free(a, true);
+	accel_free(a);
 	return 0;
 }
 
-void accels_shutdown(bool restart)
+void accels_shutdown(void)
 {
 	while (!list_empty(&accels))
-		accel_free(container_of(accels.next, struct accel, node), !restart);
+		accel_free(container_of(accels.next, struct accel, node));
 }
 
 json_object *accels_json(const char *name, char *err, size_t errlen)

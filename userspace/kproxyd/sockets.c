@@ -36,7 +36,6 @@ static void diag_add(struct diag *d, const struct inet_diag_msg *m, int len)
 {
 	struct rtattr *a = (struct rtattr *)(m + 1);
 	int rem = len - NLMSG_ALIGN(sizeof(*m));
-	struct sockaddr_storage ss = {};
 	struct tcp_bytes *t;
 
 	if (d->n == d->cap) {
@@ -51,15 +50,8 @@ static void diag_add(struct diag *d, const struct inet_diag_msg *m, int len)
 	t = &d->v[d->n++];
 	memset(t, 0, sizeof(*t));
 	t->cookie = (__u64)m->id.idiag_cookie[0] | (__u64)m->id.idiag_cookie[1] << 32;
-	ss.ss_family = m->idiag_family;
-	if (m->idiag_family == AF_INET6) {
-		memcpy(&((struct sockaddr_in6 *)&ss)->sin6_addr, m->id.idiag_src, 16);
-		((struct sockaddr_in6 *)&ss)->sin6_port = m->id.idiag_sport;
-	} else {
-		memcpy(&((struct sockaddr_in *)&ss)->sin_addr, m->id.idiag_src, 4);
-		((struct sockaddr_in *)&ss)->sin_port = m->id.idiag_sport;
-	}
-	kp_uri_format(KP_URI_TCP, (struct sockaddr *)&ss, t->local, sizeof(t->local));
+	kp_uri_format_raw(KP_URI_TCP, m->idiag_family, m->id.idiag_src, ntohs(m->id.idiag_sport),
+			  t->local, sizeof(t->local));
 	for (; RTA_OK(a, rem); a = RTA_NEXT(a, rem)) {
 		if (a->rta_type == INET_DIAG_INFO) {
 			struct tcp_info ti = {};
@@ -115,20 +107,12 @@ out:
 	return ret;
 }
 
-static json_object *raw_uri(int scheme, int family, const __u8 *addr, __u16 port)
+/* A URI for a raw address and a port in host order, as a JSON string. */
+static json_object *raw_uri(int scheme, int family, const void *addr, unsigned int port)
 {
-	struct sockaddr_storage ss = {};
 	char b[KP_URI_MAX];
 
-	ss.ss_family = family;
-	if (family == AF_INET6) {
-		memcpy(&((struct sockaddr_in6 *)&ss)->sin6_addr, addr, 16);
-		((struct sockaddr_in6 *)&ss)->sin6_port = port;
-	} else {
-		memcpy(&((struct sockaddr_in *)&ss)->sin_addr, addr, 4);
-		((struct sockaddr_in *)&ss)->sin_port = port;
-	}
-	return json_object_new_string(kp_uri_format(scheme, (struct sockaddr *)&ss, b, sizeof(b)));
+	return json_object_new_string(kp_uri_format_raw(scheme, family, addr, port, b, sizeof(b)));
 }
 
 static const char *svc_name(__u32 id, const char **cgroup, __u64 cgid)
@@ -167,10 +151,10 @@ static void accel_sockets(json_object *arr)
 		n = accel_name(a.accel_id);
 		json_object_object_add(s, "accel", json_object_new_string(n ? n : "?"));
 		json_object_object_add(s, "mode", json_object_new_string("accelerated"));
-		json_object_object_add(s, "local", raw_uri(KP_URI_TCP, key.family, (__u8 *)key.local,
-							    htons(key.lport)));
-		json_object_object_add(s, "peer", raw_uri(KP_URI_TCP, key.family, (__u8 *)key.remote,
-							   htons(key.rport)));
+		json_object_object_add(s, "local", raw_uri(KP_URI_TCP, key.family, key.local,
+							    key.lport));
+		json_object_object_add(s, "peer", raw_uri(KP_URI_TCP, key.family, key.remote,
+							   key.rport));
 		json_object_object_add(s, "bytes_sent", json_object_new_int64(a.bytes));
 		json_object_object_add(s, "msgs", json_object_new_int64(a.msgs));
 		json_object_object_add(s, "tcp_msgs", json_object_new_int64(a.tcp_msgs));
@@ -216,9 +200,9 @@ json_object *sockets_json(char *err, size_t errlen)
 		json_object_object_add(s, "mode", json_object_new_string(
 			ss.mode == KP_SOCK_STEERED ? "steered" : "unknown"));
 		json_object_object_add(s, "vip", raw_uri(scheme, ss.family, ss.vip.addr,
-							  ss.vip.port));
+							  ntohs(ss.vip.port)));
 		json_object_object_add(s, "backend", raw_uri(scheme, ss.be.family, ss.be.addr,
-							      ss.be.port));
+							      ntohs(ss.be.port)));
 		json_object_object_add(s, "cgroup_id", json_object_new_int64(ss.cgroup_id));
 		if (cg)
 			json_object_object_add(s, "cgroup", json_object_new_string(cg));
