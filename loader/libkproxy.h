@@ -96,6 +96,7 @@ enum kp_feature {
 	KP_FEAT_RINGBUF,
 	KP_FEAT_SYSCALL_PROG,
 	KP_FEAT_KTLS,
+	KP_FEAT_KTLS_SOCKMAP,
 	KP_FEAT_KCM,
 	KP_FEAT_QUIC,
 	KP_FEAT_BPF_CRYPTO,
@@ -106,7 +107,7 @@ struct kp_feature_info {
 	const char *name;	/* short key, e.g. "sockhash" */
 	const char *enables;	/* what it enables in kproxy */
 	bool present;
-	char detail[96];	/* why not, when absent */
+	char detail[192];	/* why not, when absent */
 };
 
 /** kp_probe_features() - probe the running kernel; needs CAP_BPF for the BPF probes. */
