@@ -30,7 +30,7 @@ LOADER_SRCS	:= $(wildcard loader/*.c)
 COMMON_OBJS	:= $(patsubst %.c,$(OUT)/%.o,$(COMMON_SRCS))
 LOADER_OBJS	:= $(patsubst %.c,$(OUT)/%.o,$(LOADER_SRCS))
 
-BINS		:= kproxyd kproxyctl kpperf
+BINS		:= kproxyd kproxyctl kpperf kptlsd
 BIN_PATHS	:= $(patsubst %,$(OUT)/%,$(BINS))
 TEST_TOOLS	:= $(patsubst tests/tools/%.c,$(OUT)/tests/%,$(wildcard tests/tools/*.c))
 BENCH_TOOLS	:= $(patsubst tests/bench/%.c,$(OUT)/bench/%,$(wildcard tests/bench/*.c))
@@ -74,6 +74,10 @@ $(OUT)/libkproxy.a: $(LOADER_OBJS) $(COMMON_OBJS)
 $(BIN_PATHS): $(OUT)/%: $$(patsubst %.c,$(OUT)/%.o,$$(wildcard userspace/$$*/*.c)) $(OUT)/libkproxy.a
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# Only the TLS agent uses gnutls; libkproxy's client side of it does not.
+$(OUT)/kptlsd: CFLAGS += $(shell pkg-config --cflags gnutls)
+$(OUT)/kptlsd: LDLIBS += $(shell pkg-config --libs gnutls)
 
 $(OUT)/tests/%: tests/tools/%.c $(OUT)/libkproxy.a
 	$(call msg,CC,$@)
