@@ -250,6 +250,7 @@ enum kp_event_type {
 	KP_EV_REJECT,		/* client refused (max connections) */
 	KP_EV_SVC_CONNECT,	/* a connect to a service VIP went to a backend (addr: VIP, peer: backend) */
 	KP_EV_SVC_REFUSED,	/* a connect to a service VIP found no healthy backend */
+	KP_EV_TLS_FAIL,		/* a TLS handshake failed; err holds its class (errno) */
 	KP_EV_MAX,
 };
 

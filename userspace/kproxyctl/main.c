@@ -452,6 +452,7 @@ static const char *const ev_names[KP_EV_MAX] = {
 	[KP_EV_FALLBACK] = "fallback", [KP_EV_PROXY_ADD] = "proxy-add",
 	[KP_EV_PROXY_DEL] = "proxy-del", [KP_EV_REJECT] = "reject",
 	[KP_EV_SVC_CONNECT] = "svc-connect", [KP_EV_SVC_REFUSED] = "svc-refused",
+	[KP_EV_TLS_FAIL] = "tls-fail",
 };
 
 static const char *const drop_names[KP_DR_MAX] = {

@@ -88,6 +88,83 @@ struct proxy_parse {
 	bool have_listen;
 };
 
+static int copy_word(char *dst, size_t len, const char *kw, const char *arg, char *err,
+		     size_t errlen)
+{
+	if (strlen(arg) >= len) {
+		snprintf(err, errlen, "'%s' value is too long (at most %zu characters)", kw, len - 1);
+		return -ENAMETOOLONG;
+	}
+	snprintf(dst, len, "%s", arg);
+	return 0;
+}
+
+/* The TLS keywords of a proxy; -ENOENT if @kw is none of them. */
+static int tls_word(struct tls_cfg *t, const char *kw, const char *arg, char *err, size_t errlen)
+{
+	unsigned long v;
+
+	if (!strcmp(kw, "cert") || !strcmp(kw, "key")) {
+		bool cert = kw[0] == 'c';
+		int *n = cert ? &t->ncerts : &t->nkeys;
+
+		if (*n == KP_TLS_MAX_CERTS) {
+			snprintf(err, errlen, "at most %d certificates per proxy", KP_TLS_MAX_CERTS);
+			return -E2BIG;
+		}
+		if (copy_word(cert ? t->cert[*n] : t->key[*n], KPD_PATH_MAX, kw, arg, err, errlen))
+			return -EINVAL;
+		(*n)++;
+	} else if (!strcmp(kw, "alpn")) {
+		return copy_word(t->alpn, sizeof(t->alpn), kw, arg, err, errlen);
+	} else if (!strcmp(kw, "backend_alpn")) {
+		return copy_word(t->backend_alpn, sizeof(t->backend_alpn), kw, arg, err, errlen);
+	} else if (!strcmp(kw, "ciphers")) {
+		return copy_word(t->ciphers, sizeof(t->ciphers), kw, arg, err, errlen);
+	} else if (!strcmp(kw, "tls_versions")) {
+		if (strcmp(arg, "1.2") && strcmp(arg, "1.3") && strcmp(arg, "1.2,1.3")) {
+			snprintf(err, errlen, "tls_versions '%s': use 1.2, 1.3 or 1.2,1.3", arg);
+			return -EINVAL;
+		}
+		snprintf(t->versions, sizeof(t->versions), "%s", arg);
+	} else if (!strcmp(kw, "unknown_sni")) {
+		if (strcmp(arg, "refuse") && strcmp(arg, "default")) {
+			snprintf(err, errlen, "unknown_sni '%s': use default (the first certificate) "
+				 "or refuse", arg);
+			return -EINVAL;
+		}
+		t->sni_strict = !strcmp(arg, "refuse");
+	} else if (!strcmp(kw, "handshake_timeout")) {
+		if (kpd_parse_num(kw, arg, 10, 600000, &v, err, errlen))
+			return -EINVAL;
+		t->timeout_ms = v;
+	} else if (!strcmp(kw, "ca")) {
+		return copy_word(t->ca, sizeof(t->ca), kw, arg, err, errlen);
+	} else if (!strcmp(kw, "sni")) {
+		return copy_word(t->sni, sizeof(t->sni), kw, arg, err, errlen);
+	} else if (!strcmp(kw, "verify")) {
+		if (strcmp(arg, "on") && strcmp(arg, "off")) {
+			snprintf(err, errlen, "verify '%s': use on or off (off is for tests only)", arg);
+			return -EINVAL;
+		}
+		t->insecure = !strcmp(arg, "off");
+	} else {
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* Does the proxy say anything about TLS on the listener's or the backends' side? */
+static bool tls_listen_words(const struct tls_cfg *t)
+{
+	return t->ncerts || t->nkeys || t->alpn[0] || t->sni_strict;
+}
+
+static bool tls_backend_words(const struct tls_cfg *t)
+{
+	return t->ca[0] || t->sni[0] || t->backend_alpn[0] || t->insecure;
+}
+
 static int proxy_word(void *obj, const char *kw, const char *arg, char *err, size_t errlen)
 {
 	struct proxy_parse *pp = obj;
@@ -132,9 +209,15 @@ static int proxy_word(void *obj, const char *kw, const char *arg, char *err, siz
 			return -EINVAL;
 		cfg->rcvbuf = v;
 	} else {
-		snprintf(err, errlen, "unknown keyword '%s': expected listen, backend, balance, "
-			 "max_conns, connect_timeout, backlog, sndbuf or rcvbuf", kw);
-		return -EINVAL;
+		ret = tls_word(&cfg->tls, kw, arg, err, errlen);
+		if (ret == -ENOENT) {
+			snprintf(err, errlen, "unknown keyword '%s': expected listen, backend, balance, "
+				 "max_conns, connect_timeout, backlog, sndbuf, rcvbuf, or for TLS "
+				 "cert, key, alpn, ciphers, tls_versions, unknown_sni, "
+				 "handshake_timeout, ca, sni, backend_alpn, verify", kw);
+			return -EINVAL;
+		}
+		return ret;
 	}
 	return 0;
 }
@@ -143,6 +226,7 @@ static int proxy_word(void *obj, const char *kw, const char *arg, char *err, siz
 int proxy_cfg_parse(int argc, char **argv, struct proxy_cfg *cfg, char *err, size_t errlen)
 {
 	struct proxy_parse pp = { .cfg = cfg };
+	bool tls_backend = false;
 	int i, ret;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -157,19 +241,67 @@ int proxy_cfg_parse(int argc, char **argv, struct proxy_cfg *cfg, char *err, siz
 			 cfg->name);
 		return -EINVAL;
 	}
-	if (cfg->listen.scheme != KP_URI_TCP) {
-		snprintf(err, errlen, "listen URI of '%s': only tcp:// and tcp6:// listeners are "
-			 "supported by this kproxy (tls:// needs the TLS handshake agent)", cfg->name);
+	if (cfg->listen.scheme != KP_URI_TCP && cfg->listen.scheme != KP_URI_TLS) {
+		snprintf(err, errlen, "listen URI of '%s': a proxy listens on tcp://, tcp6://, "
+			 "tls:// or tls6://", cfg->name);
 		return -EPROTONOSUPPORT;
 	}
 	for (i = 0; i < cfg->nbackends; i++) {
-		if (cfg->backends[i].scheme != KP_URI_TCP) {
-			snprintf(err, errlen, "backend URI of '%s': only tcp:// and tcp6:// backends "
-				 "are supported by this kproxy", cfg->name);
+		if (cfg->backends[i].scheme != KP_URI_TCP && cfg->backends[i].scheme != KP_URI_TLS) {
+			snprintf(err, errlen, "backend URI of '%s': a proxy's backends are tcp://, "
+				 "tcp6://, tls:// or tls6://", cfg->name);
 			return -EPROTONOSUPPORT;
 		}
+		if (cfg->backends[i].scheme == KP_URI_TLS)
+			tls_backend = true;
+	}
+	if (cfg->listen.scheme == KP_URI_TLS) {
+		if (!cfg->tls.ncerts || cfg->tls.ncerts != cfg->tls.nkeys) {
+			snprintf(err, errlen, "proxy '%s' listens on tls:// and needs 'cert FILE key "
+				 "FILE' (one key for each certificate, in the same order)", cfg->name);
+			return -EINVAL;
+		}
+	} else if (tls_listen_words(&cfg->tls)) {
+		snprintf(err, errlen, "proxy '%s': cert, key, alpn and unknown_sni are for a tls:// "
+			 "listener", cfg->name);
+		return -EINVAL;
+	}
+	if (!tls_backend && tls_backend_words(&cfg->tls)) {
+		snprintf(err, errlen, "proxy '%s': ca, sni, backend_alpn and verify are for tls:// "
+			 "backends", cfg->name);
+		return -EINVAL;
 	}
 	return 0;
+}
+
+/* The TLS words of @cfg, as a proxy statement has them, each through @w. */
+void tls_cfg_words(const struct tls_cfg *t, void (*w)(void *arg, const char *word), void *arg)
+{
+	char buf[32];
+	int i;
+
+	for (i = 0; i < t->ncerts && i < t->nkeys; i++) {
+		w(arg, "cert"); w(arg, t->cert[i]);
+		w(arg, "key"); w(arg, t->key[i]);
+	}
+#define PAIR(kw, v) do { if ((v)[0]) { w(arg, kw); w(arg, v); } } while (0)
+	PAIR("alpn", t->alpn);
+	PAIR("ciphers", t->ciphers);
+	PAIR("tls_versions", t->versions);
+	PAIR("ca", t->ca);
+	PAIR("sni", t->sni);
+	PAIR("backend_alpn", t->backend_alpn);
+#undef PAIR
+	if (t->sni_strict) {
+		w(arg, "unknown_sni"); w(arg, "refuse");
+	}
+	if (t->insecure) {
+		w(arg, "verify"); w(arg, "off");
+	}
+	if (t->timeout_ms) {
+		snprintf(buf, sizeof(buf), "%u", t->timeout_ms);
+		w(arg, "handshake_timeout"); w(arg, buf);
+	}
 }
 
 #define MAX_WORDS 64

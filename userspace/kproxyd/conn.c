@@ -27,6 +27,7 @@
 #include <netinet/in.h>
 #include <linux/tcp.h>	/* glibc's tcp_info lacks bytes_acked/bytes_received */
 #include <linux/sockios.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 
@@ -120,6 +121,12 @@ static bool kernel_drained(struct side *s)
 	return true;
 }
 
+/* Bytes read from @s (or spliced off it) that its peer has not taken yet. */
+static size_t held(const struct side *s)
+{
+	return s->len - s->off + s->piped;
+}
+
 static void side_interest(struct side *s)
 {
 	__u32 want = 0;
@@ -127,9 +134,9 @@ static void side_interest(struct side *s)
 
 	if (s->fd < 0)
 		return;
-	if (!s->eof && !s->blocked && s->len == s->off)
+	if (!s->eof && !s->blocked && !held(s))
 		want |= EPOLLIN | EPOLLRDHUP;
-	if (p->len != p->off && p->blocked)
+	if (held(p) && p->blocked)
 		want |= EPOLLOUT;
 	ep_set(s->fd, &s->ev, &s->events, want);
 }
@@ -140,13 +147,18 @@ static void conn_free(struct conn *c)
 	int i;
 
 	tick_off(c);
+	tls_conn_forget(c);
 	for (i = 0; i < 2; i++) {
 		struct side *s = &c->s[i];
 
-		if (s->cookie)
+		if (s->cookie && s->in_map)
 			kp_dp_sock_del(kpd.dp, s->cookie);
 		if (s->fd >= 0)
 			close(s->fd);
+		if (s->pipe[0] >= 0) {
+			close(s->pipe[0]);
+			close(s->pipe[1]);
+		}
 		free(s->buf);
 	}
 	list_del_init(&c->node);
@@ -233,8 +245,16 @@ static void try_fin(struct side *s)
 	struct side *p = peer_of(s);
 	__u64 in = 0;
 
-	if (!s->eof || s->fin_fwd || s->len != s->off)
+	if (!s->eof || s->fin_fwd || held(s))
 		return;
+	if (s->conn->spliced) {
+		/* Every byte is in the peer's write queue once splice() returned. */
+		if (p->ktls)
+			tls_send_close_notify(p->fd);
+		shutdown(p->fd, SHUT_WR);
+		s->fin_fwd = true;
+		return;
+	}
 	if (in_total(s->fd, &in))
 		return;
 	/* tcpi_bytes_received counts the FIN as one byte. */
@@ -246,12 +266,69 @@ static void try_fin(struct side *s)
 	s->fin_fwd = true;
 }
 
+/*
+ * A TLS connection: move @s's bytes to its peer through @s's pipe. The kernel
+ * decrypts into the pipe (kTLS source) or encrypts from it (kTLS peer); the
+ * bytes themselves never come up here.
+ */
+static int relay_splice(struct side *s)
+{
+	struct side *p = peer_of(s);
+	ssize_t n;
+	int ret;
+
+	for (;;) {
+		ret = flush_side(s);	/* a record recvmsg() read (tls_control_record) */
+		if (ret)
+			return ret;
+		while (s->piped) {
+			n = splice(s->pipe[0], NULL, p->fd, NULL, s->piped,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n < 0) {
+				if (errno == EAGAIN || errno == EINTR) {
+					s->blocked = true;
+					return -EAGAIN;
+				}
+				return -errno;
+			}
+			s->piped -= n;
+			s->fwd += n;
+			s->conn->px->spliced_bytes += n;
+		}
+		s->blocked = false;
+		if (s->eof)
+			return 0;
+		n = splice(s->fd, NULL, s->pipe[1], NULL, KPD_SPLICE_PIPE,
+			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n > 0) {
+			s->piped = n;
+			continue;
+		}
+		if (n == 0) {
+			s->eof = true;
+			return 0;
+		}
+		if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		if (errno != EINVAL || !s->ktls)
+			return -errno;
+		/* Not application data: an alert, a ticket, a KeyUpdate. */
+		ret = tls_control_record(s);
+		if (ret < 0)
+			return ret;
+		if (ret == 1)
+			s->eof = true;
+	}
+}
+
 /* Relay everything the kernel passed to user space on @s. */
 static int relay(struct side *s)
 {
 	ssize_t n;
 	int ret;
 
+	if (s->conn->spliced)
+		return relay_splice(s);
 	for (;;) {
 		ret = flush_side(s);
 		if (ret)
@@ -289,6 +366,16 @@ static void conn_step(struct conn *c)
 
 		ret = relay(s);
 		if (ret && ret != -EAGAIN) {
+			if (ret == -ECONNABORTED) {
+				/* Clean end (a TLS KeyUpdate we cannot follow): FIN both ways. */
+				for (i = 0; i < 2; i++) {
+					if (c->s[i].ktls)
+						tls_send_close_notify(c->s[i].fd);
+					shutdown(c->s[i].fd, SHUT_WR);
+				}
+				conn_close(c);
+				return;
+			}
 			conn_abort(c, true);
 			return;
 		}
@@ -311,8 +398,8 @@ void conn_event(struct side *s, __u32 events)
 {
 	struct conn *c = s->conn;
 
-	if (c->state == CONN_DEAD)
-		return;
+	if (c->state == CONN_DEAD || c->state == CONN_TLS_ACCEPT || c->state == CONN_TLS_CONNECT)
+		return;	/* the agent has the socket: it reports the end (FAILED) */
 	if (c->state == CONN_CONNECTING) {
 		if (s->idx == 0) {
 			/* The client went away before we reached a backend. */
@@ -339,6 +426,8 @@ void conn_event(struct side *s, __u32 events)
 
 void conn_tick(struct conn *c)
 {
+	if (c->state == CONN_TLS_ACCEPT || c->state == CONN_TLS_CONNECT)
+		return;
 	if (c->state == CONN_CONNECTING) {
 		if (now_ms() >= c->deadline_ms) {
 			c->px->backend_fail++;
@@ -361,7 +450,7 @@ void conn_bytes(struct conn *c, __u64 out[2])
 		struct kp_conn kc;
 
 		out[i] = c->s[i].fwd;
-		if (c->s[i].in_map && !kp_dp_conn_get(kpd.dp, c->s[i].cookie, &kc))
+		if (c->s[i].in_map && c->s[i].cookie && !kp_dp_conn_get(kpd.dp, c->s[i].cookie, &kc))
 			out[i] += kc.redir_bytes;
 	}
 }
@@ -436,6 +525,45 @@ static void conn_try_backend(struct conn *c, bool next)
 	}
 }
 
+/*
+ * A TLS connection: no kp_socks (the kernel refuses kTLS sockets there, see
+ * tls.c); one pipe per direction for splice().
+ */
+static void conn_pair_spliced(struct conn *c)
+{
+	int i, one = 1;
+
+	c->state = CONN_ACTIVE;
+	c->spliced = true;
+	for (i = 0; i < 2; i++) {
+		struct side *s = &c->s[i];
+
+		setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (pipe2(s->pipe, O_NONBLOCK | O_CLOEXEC)) {
+			s->pipe[0] = s->pipe[1] = -1;
+			kp_warn("proxy %s: pipe: %s", c->px->cfg.name, strerror(errno));
+			conn_abort(c, true);
+			return;
+		}
+		/* Larger pipes, fewer splice calls; the default (64 KiB) if refused. */
+		fcntl(s->pipe[1], F_SETPIPE_SZ, KPD_SPLICE_PIPE);
+		kp_sock_cookie(s->fd, &s->cookie);
+	}
+	emit_event(KP_EV_CONN_OPEN, c->px, c, 0);
+	conn_step(c);
+}
+
+/* The agent has armed kTLS on side @idx of @c: go on where the handshake began. */
+void conn_tls_armed(struct conn *c, int idx)
+{
+	if (idx == 0) {
+		c->state = CONN_CONNECTING;
+		conn_try_backend(c, false);
+		return;
+	}
+	conn_connected(c);
+}
+
 static void conn_connected(struct conn *c)
 {
 	struct side *b = &c->s[1];
@@ -448,6 +576,20 @@ static void conn_connected(struct conn *c)
 		return;
 	}
 	tick_off(c);
+	if (c->px->cfg.backends[c->backend].scheme == KP_URI_TLS && !b->ktls) {
+		/* Originate TLS: the agent's handshake first, then conn_tls_armed(). */
+		ret = tls_conn_start(c, 1);
+		if (ret) {
+			kp_warn("proxy %s: conn %llu: cannot start the backend's TLS handshake: %s",
+				c->px->cfg.name, (unsigned long long)c->id, strerror(-ret));
+			conn_abort(c, true);
+		}
+		return;
+	}
+	if (c->s[0].ktls || b->ktls) {
+		conn_pair_spliced(c);
+		return;
+	}
 	c->state = CONN_ACTIVE;
 	for (i = 0; i < 2; i++) {
 		struct side *s = &c->s[i];
@@ -516,6 +658,7 @@ struct conn *conn_new(struct proxy *px, int cfd, const struct sockaddr_storage *
 		c->s[i].conn = c;
 		c->s[i].idx = i;
 		c->s[i].fd = -1;
+		c->s[i].pipe[0] = c->s[i].pipe[1] = -1;
 	}
 	c->s[0].fd = cfd;
 	list_add_tail(&c->node, &px->conns);
@@ -533,6 +676,17 @@ void conn_start(struct proxy *px, int cfd, const struct sockaddr_storage *ca)
 	}
 	if (px->cfg.rcvbuf)
 		setsockopt(cfd, SOL_SOCKET, SO_RCVBUF, &px->cfg.rcvbuf, sizeof(px->cfg.rcvbuf));
+	if (px->cfg.listen.scheme == KP_URI_TLS) {
+		/* The agent does the handshake; conn_tls_armed() goes on from there. */
+		int ret = tls_conn_start(c, 0);
+
+		if (ret) {
+			kp_warn("proxy %s: conn %llu: cannot start the TLS handshake: %s",
+				px->cfg.name, (unsigned long long)c->id, strerror(-ret));
+			conn_abort(c, true);
+		}
+		return;
+	}
 	/* No EPOLLIN before pairing: the client's bytes stay in its queue, in order. */
 	ep_set(cfd, &c->s[0].ev, &c->s[0].events, 0);
 	conn_try_backend(c, false);
@@ -580,16 +734,22 @@ json_object *conn_json(struct conn *c)
 		json_object_object_add(o, "local", json_object_new_string(buf));
 	}
 	st = c->state == CONN_CONNECTING ? "connecting" :
+	     c->state == CONN_TLS_ACCEPT ? "tls-accept" :
+	     c->state == CONN_TLS_CONNECT ? "tls-connect" :
 	     (c->s[0].eof || c->s[1].eof) ? "half-closed" : "established";
 	json_object_object_add(o, "state", json_object_new_string(st));
 	json_object_object_add(o, "path", json_object_new_string(
-		c->state == CONN_CONNECTING ? "none" :
+		c->state != CONN_ACTIVE ? "none" : c->spliced ? "splice" :
 		(c->s[0].in_map && c->s[1].in_map) ? "kernel" : "user"));
+	if (c->s[0].ktls)
+		json_object_object_add(o, "client_tls", tls_side_json(&c->s[0]));
+	if (c->s[1].ktls)
+		json_object_object_add(o, "backend_tls", tls_side_json(&c->s[1]));
 	conn_bytes(c, bytes);
 	json_object_object_add(o, "bytes_to_backend", json_object_new_int64(bytes[0]));
 	json_object_object_add(o, "bytes_to_client", json_object_new_int64(bytes[1]));
-	json_object_object_add(o, "user_bytes",
-			       json_object_new_int64(c->s[0].fwd + c->s[1].fwd));
+	json_object_object_add(o, "user_bytes", json_object_new_int64(
+		c->spliced ? 0 : c->s[0].fwd + c->s[1].fwd));
 	json_object_object_add(o, "age_ms", json_object_new_int64(now_ms() - c->opened_ms));
 	return o;
 }

@@ -37,6 +37,11 @@ static void drop_on_exec(int fd)
 		fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
 }
 
+static void add_word(void *arr, const char *word)
+{
+	json_object_array_add(arr, json_object_new_string(word));
+}
+
 static json_object *cfg_words(const struct proxy_cfg *cfg)
 {
 	json_object *a = json_object_new_array();
@@ -70,6 +75,7 @@ static json_object *cfg_words(const struct proxy_cfg *cfg)
 		W("rcvbuf"); W(buf);
 	}
 #undef W
+	tls_cfg_words(&cfg->tls, add_word, a);
 	return a;
 }
 
@@ -97,6 +103,21 @@ static json_object *side_json(struct side *s)
 	json_object_object_add(o, "fin_fwd", json_object_new_boolean(s->fin_fwd));
 	json_object_object_add(o, "fwd", json_object_new_uint64(s->fwd));
 	json_object_object_add(o, "out_base", json_object_new_uint64(s->out_base));
+	if (s->ktls) {
+		json_object_object_add(o, "ktls", json_object_new_boolean(true));
+		json_object_object_add(o, "tls_version", json_object_new_string(s->tls.version_name));
+		json_object_object_add(o, "tls_cipher", json_object_new_string(s->tls.cipher_name));
+		json_object_object_add(o, "tls_alpn", json_object_new_string(s->tls.alpn));
+		json_object_object_add(o, "tls_sni", json_object_new_string(s->tls.sni));
+	}
+	if (s->pipe[0] >= 0) {
+		/* Spliced bytes wait in the pipe: it goes over with the socket. */
+		json_object_object_add(o, "pipe_r", json_object_new_int(s->pipe[0]));
+		json_object_object_add(o, "pipe_w", json_object_new_int(s->pipe[1]));
+		json_object_object_add(o, "piped", json_object_new_uint64(s->piped));
+		keep_fd(s->pipe[0]);
+		keep_fd(s->pipe[1]);
+	}
 	if (s->len > s->off) {
 		hex = malloc(2 * (s->len - s->off) + 1);
 		if (hex) {
@@ -119,6 +140,11 @@ int handover_exec(char **argv)
 	char env[32];
 	int mfd;
 
+	/*
+	 * Handshakes in progress do not survive: the agent holds them, and it
+	 * stops here (the new kproxyd starts its own); their clients see a close.
+	 */
+	tls_shutdown();
 	for (p = kpd.proxies.next; p != &kpd.proxies; p = p->next) {
 		struct proxy *px = container_of(p, struct proxy, node);
 		json_object *o = json_object_new_object(), *conns = json_object_new_array();
@@ -130,15 +156,20 @@ int handover_exec(char **argv)
 		json_object_object_add(o, "rr_next", json_object_new_int(px->rr_next));
 #define C(f) json_object_object_add(o, #f, json_object_new_uint64(px->f))
 		C(accepted); C(rejected); C(backend_fail); C(closed); C(resets); C(fallbacks);
-		C(user_bytes);
+		C(user_bytes); C(tls_handshakes); C(tls_failed); C(tls_resumed); C(tls_key_updates);
+		C(tls_alerts); C(spliced_bytes);
 #undef C
 		if (px->lfd >= 0)
 			keep_fd(px->lfd);
 		for (q = px->conns.next; q != &px->conns; q = q->next) {
 			struct conn *c = container_of(q, struct conn, node);
-			json_object *co = json_object_new_object();
+			json_object *co;
 
+			if (c->state == CONN_TLS_ACCEPT || c->state == CONN_TLS_CONNECT)
+				continue;
+			co = json_object_new_object();
 			json_object_object_add(co, "id", json_object_new_uint64(c->id));
+			json_object_object_add(co, "spliced", json_object_new_boolean(c->spliced));
 			json_object_object_add(co, "active",
 					       json_object_new_boolean(c->state == CONN_ACTIVE));
 			json_object_object_add(co, "backend", json_object_new_int(c->backend));
@@ -208,6 +239,13 @@ static bool jbool(json_object *o, const char *k)
 	return json_object_object_get_ex(o, k, &v) && json_object_get_boolean(v);
 }
 
+static const char *jstr(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
+}
+
 static void side_restore(struct side *s, json_object *o)
 {
 	json_object *v;
@@ -221,6 +259,20 @@ static void side_restore(struct side *s, json_object *o)
 	s->out_base = ju64(o, "out_base");
 	if (s->fd >= 0)
 		drop_on_exec(s->fd);
+	s->ktls = jbool(o, "ktls");
+	if (s->ktls) {
+#define S(f, k) snprintf(s->tls.f, sizeof(s->tls.f), "%s", jstr(o, k))
+		S(version_name, "tls_version"); S(cipher_name, "tls_cipher");
+		S(alpn, "tls_alpn"); S(sni, "tls_sni");
+#undef S
+	}
+	if (json_object_object_get_ex(o, "pipe_r", &v)) {
+		s->pipe[0] = json_object_get_int(v);
+		s->pipe[1] = json_object_get_int(json_object_object_get(o, "pipe_w"));
+		s->piped = ju64(o, "piped");
+		drop_on_exec(s->pipe[0]);
+		drop_on_exec(s->pipe[1]);
+	}
 	if (json_object_object_get_ex(o, "buf", &v)) {
 		size_t n = json_object_get_string_len(v) / 2;
 
@@ -307,8 +359,11 @@ int handover_restore(void)
 		px->rr_next = ju64(po, "rr_next");
 #define C(f) px->f = ju64(po, #f)
 		C(accepted); C(rejected); C(backend_fail); C(closed); C(resets); C(fallbacks);
-		C(user_bytes);
+		C(user_bytes); C(tls_handshakes); C(tls_failed); C(tls_resumed); C(tls_key_updates);
+		C(tls_alerts); C(spliced_bytes);
 #undef C
+		if (tls_proxy_init(px, err, sizeof(err)))
+			kp_warn("restart: %s", err);
 		conns = json_object_object_get(po, "conns");
 		for (j = 0; j < json_object_array_length(conns); j++) {
 			json_object *co = json_object_array_get_idx(conns, j);
@@ -318,6 +373,7 @@ int handover_restore(void)
 				continue;
 			c->id = ju64(co, "id");
 			c->backend = ju64(co, "backend");
+			c->spliced = jbool(co, "spliced");
 			hex_decode(json_object_get_string(json_object_object_get(co, "caddr")),
 				   (char *)&c->caddr, sizeof(c->caddr));
 			side_restore(&c->s[0], json_object_object_get(co, "client"));

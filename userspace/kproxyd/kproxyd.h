@@ -23,13 +23,14 @@
 #include "libkproxy.h"
 #include "log.h"
 #include "uri.h"
+#include "tlsagent.h"
 
 #define KPD_MAX_BACKENDS	16
 #define KPD_RELAY_BUF		(128 * 1024)
 #define KPD_CONNECT_TIMEOUT_MS	3000
 #define KPD_MAX_CONNS_DEFAULT	10000
 
-enum ev_type { EV_LISTENER = 1, EV_SIDE, EV_CTL_LISTEN, EV_SIGNAL };
+enum ev_type { EV_LISTENER = 1, EV_SIDE, EV_CTL_LISTEN, EV_SIGNAL, EV_TLS_AGENT };
 
 struct ev_src {
 	int type;
@@ -64,6 +65,29 @@ static inline bool list_empty(const struct list_head *h)
 
 enum balance { BAL_RR = 0, BAL_HASH };
 
+#define KPD_PATH_MAX		256
+#define KPD_SPLICE_PIPE		(256 * 1024)	/* pipe of a spliced (TLS) direction */
+
+/*
+ * TLS of a proxy: the listener's side (tls:// listen: certificates chosen by
+ * SNI, ALPN) and the backends' side (tls:// backends: trust, name, ALPN).
+ * Lists are kept as given (comma-separated) so that they print back as typed.
+ */
+struct tls_cfg {
+	char cert[KP_TLS_MAX_CERTS][KPD_PATH_MAX];
+	char key[KP_TLS_MAX_CERTS][KPD_PATH_MAX];
+	int ncerts, nkeys;
+	char alpn[KP_TLS_ALPN_MAX];
+	char ciphers[128];
+	char versions[16];		/* "", "1.2", "1.3" or "1.2,1.3" */
+	bool sni_strict;		/* unknown_sni refuse */
+	unsigned int timeout_ms;	/* handshake_timeout */
+	char ca[KPD_PATH_MAX];		/* backends: trust anchors ("" system store) */
+	char sni[KP_TLS_NAME_MAX];	/* backends: server name ("" the backend's address) */
+	char backend_alpn[KP_TLS_ALPN_MAX];
+	bool insecure;			/* backends: verify off (tests only) */
+};
+
 struct proxy_cfg {
 	char name[KP_NAME_LEN];
 	struct kp_uri listen;
@@ -75,6 +99,7 @@ struct proxy_cfg {
 	unsigned int backlog;		/* bytes, bound of the kernel queue per direction */
 	int rcvbuf;			/* 0: kernel default */
 	int sndbuf;			/* 0: kernel default */
+	struct tls_cfg tls;
 };
 
 struct proxy {
@@ -90,6 +115,10 @@ struct proxy {
 	/* counters kept by kproxyd */
 	__u64 accepted, rejected, backend_fail, closed, resets, fallbacks;
 	__u64 user_bytes;		/* bytes relayed in user space (passed by the verdict) */
+	/* TLS (tls.c) */
+	__u32 tls_srv_ctx, tls_cli_ctx;	/* agent contexts, 0: none */
+	__u64 tls_handshakes, tls_failed, tls_resumed, tls_key_updates, tls_alerts;
+	__u64 spliced_bytes;		/* TLS plaintext moved by splice (never in user space) */
 };
 
 #define KPD_SVC_MAX_ARGS	48
@@ -119,7 +148,12 @@ struct service {
 	struct list_head node;
 };
 
-enum conn_state { CONN_CONNECTING = 1, CONN_ACTIVE, CONN_DEAD };
+/*
+ * CONN_TLS_ACCEPT: the agent runs the client's handshake; CONN_CONNECTING: a
+ * backend connect is in flight; CONN_TLS_CONNECT: the agent runs the
+ * backend's handshake; CONN_ACTIVE: bytes flow.
+ */
+enum conn_state { CONN_CONNECTING = 1, CONN_ACTIVE, CONN_DEAD, CONN_TLS_ACCEPT, CONN_TLS_CONNECT };
 
 struct side {
 	struct ev_src ev;		/* EV_SIDE */
@@ -137,6 +171,11 @@ struct side {
 	__u64 fwd;			/* bytes of this side kproxyd wrote to the peer */
 	__u64 out_base;			/* bytes_acked + SIOCOUTQ of this socket at pairing */
 	__u64 drained_redir;		/* redirected bytes known to be in the peer's TCP queue */
+	/* TLS: kTLS sockets never enter kp_socks; their bytes are spliced */
+	bool ktls;			/* the kernel encrypts and decrypts this socket */
+	int pipe[2];			/* this side -> peer, spliced; -1: none */
+	size_t piped;			/* bytes in the pipe */
+	struct kp_tls_info tls;		/* what the handshake agreed (ktls only) */
 };
 
 struct conn {
@@ -150,8 +189,11 @@ struct conn {
 	__u64 opened_ms;
 	struct sockaddr_storage caddr, baddr;
 	bool ticking;			/* on the tick list: needs a look every millisecond */
+	bool spliced;			/* a TLS connection: relayed with splice, not sockmap */
+	bool tls_pending;		/* the agent holds one of its sockets */
 	struct list_head node;		/* proxy's conns */
 	struct list_head tick;
+	struct conn *tls_next;		/* tls.c's table of connections with the agent */
 };
 
 struct kpd {
@@ -173,6 +215,8 @@ struct kpd {
 	__u32 ids_used[KP_MAX_PROXIES];
 	bool stop;
 	bool restart;			/* SIGUSR2: re-exec and hand over */
+	struct kp_tls_agent *tls_agent;	/* started with the first TLS proxy */
+	struct ev_src tls_ev;
 };
 
 extern struct kpd kpd;
@@ -187,6 +231,7 @@ void emit_client_event(int type, struct proxy *px, const struct sockaddr_storage
 
 /* config.c */
 int proxy_cfg_parse(int argc, char **argv, struct proxy_cfg *cfg, char *err, size_t errlen);
+void tls_cfg_words(const struct tls_cfg *t, void (*w)(void *arg, const char *word), void *arg);
 bool kpd_name_ok(const char *n);
 int kpd_parse_num(const char *kw, const char *s, unsigned long min, unsigned long max,
 		  unsigned long *out, char *err, size_t errlen);
@@ -247,8 +292,20 @@ void conn_resume(struct conn *c, bool active);
 void conn_event(struct side *s, __u32 events);
 void conn_tick(struct conn *c);
 void conn_abort(struct conn *c, bool reset);
+void conn_tls_armed(struct conn *c, int idx);
 void conn_bytes(struct conn *c, __u64 out[2]);
 json_object *conn_json(struct conn *c);
+
+/* tls.c */
+int tls_proxy_init(struct proxy *px, char *err, size_t errlen);
+void tls_proxy_fini(struct proxy *px);
+int tls_conn_start(struct conn *c, int idx);
+void tls_conn_forget(struct conn *c);
+void tls_agent_event(void);
+int tls_control_record(struct side *s);
+int tls_send_close_notify(int fd);
+void tls_shutdown(void);
+json_object *tls_side_json(const struct side *s);
 
 /* handover.c */
 int handover_exec(char **argv);

@@ -396,6 +396,9 @@ int main(int argc, char **argv)
 			case EV_SIGNAL:
 				handle_signal();
 				break;
+			case EV_TLS_AGENT:
+				tls_agent_event();
+				break;
 			}
 		}
 		if (!list_empty(&kpd.ticks)) {
@@ -431,6 +434,7 @@ int main(int argc, char **argv)
 	}
 	kp_info("stopping: closing %s", "connections and listeners, removing services' hooks");
 	shutdown_all();
+	tls_shutdown();
 	services_shutdown();
 	accels_shutdown();
 out_ctl:

@@ -90,9 +90,16 @@ int proxy_add(const struct proxy_cfg *cfg, char *err, size_t errlen)
 	px->cfg = *cfg;
 	px->ev.type = EV_LISTENER;
 	LIST_INIT(&px->conns);
+	/* TLS first: a kernel without kTLS or a bad certificate refuses before we listen. */
+	ret = tls_proxy_init(px, err, errlen);
+	if (ret) {
+		free(px);
+		return ret;
+	}
 	px->lfd = listen_on(&cfg->listen, err, errlen);
 	if (px->lfd < 0) {
 		ret = px->lfd;
+		tls_proxy_fini(px);
 		free(px);
 		return ret;
 	}
@@ -142,6 +149,7 @@ void proxy_maybe_free(struct proxy *px)
 	if (!px->deleted || !list_empty(&px->conns))
 		return;
 	list_del_init(&px->node);
+	tls_proxy_fini(px);
 	kpd.ids_used[px->id] = 0;
 	px->ev.type = 0;
 	list_add_tail(&px->node, &kpd.dead_proxies);
@@ -194,6 +202,11 @@ void proxy_accept(struct proxy *px)
 	}
 }
 
+static void add_word(void *arr, const char *word)
+{
+	json_object_array_add(arr, json_object_new_string(word));
+}
+
 json_object *proxy_json(struct proxy *px, bool stats)
 {
 	json_object *o = json_object_new_object(), *arr;
@@ -222,6 +235,12 @@ json_object *proxy_json(struct proxy *px, bool stats)
 	json_object_object_add(o, "rcvbuf", json_object_new_int64(px->cfg.rcvbuf));
 	json_object_object_add(o, "state",
 			       json_object_new_string(px->deleted ? "draining" : "listening"));
+	if (px->tls_srv_ctx || px->tls_cli_ctx) {
+		json_object *t = json_object_new_array();
+
+		tls_cfg_words(&px->cfg.tls, add_word, t);
+		json_object_object_add(o, "tls", t);
+	}
 	json_object_object_add(o, "conns", json_object_new_int64(px->nconns));
 	if (stats) {
 		struct kp_proxy_stats st;
@@ -239,6 +258,10 @@ json_object *proxy_json(struct proxy *px, bool stats)
 #define US(f) json_object_object_add(u, #f, json_object_new_int64(px->f))
 		US(accepted); US(rejected); US(backend_fail); US(closed); US(resets);
 		US(fallbacks); US(user_bytes);
+		if (px->tls_srv_ctx || px->tls_cli_ctx) {
+			US(tls_handshakes); US(tls_failed); US(tls_resumed); US(tls_key_updates);
+			US(tls_alerts); US(spliced_bytes);
+		}
 #undef US
 		json_object_object_add(o, "daemon", u);
 	}
