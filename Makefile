@@ -21,7 +21,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-BPF_PROGS	:= proxy service
+BPF_PROGS	:= proxy service mux
 BPF_OBJS	:= $(patsubst %,$(OUT)/%.bpf.o,$(BPF_PROGS))
 SKELS		:= $(patsubst %,$(OUT)/%.skel.h,$(BPF_PROGS))
 
@@ -35,7 +35,7 @@ BIN_PATHS	:= $(patsubst %,$(OUT)/%,$(BINS))
 TEST_TOOLS	:= $(patsubst tests/tools/%.c,$(OUT)/tests/%,$(wildcard tests/tools/*.c))
 BENCH_TOOLS	:= $(patsubst tests/bench/%.c,$(OUT)/bench/%,$(wildcard tests/bench/*.c))
 
-.PHONY: all clean vmlinux run test test-host bench bench-sidecar deps
+.PHONY: all clean vmlinux run test test-host bench bench-sidecar bench-tls deps
 .DELETE_ON_ERROR:
 .SECONDARY: $(SKELS) $(BPF_OBJS)
 .SECONDEXPANSION:
@@ -54,6 +54,7 @@ $(OUT)/%.bpf.o: bpf/%.bpf.c include/kproxy.h $(wildcard bpf/lib/*.h) vmlinux.h M
 # Linux 5.12+). The proxy stays at the default ISA: its bounded trim loop
 # verifies fast only in that form.
 $(OUT)/service.bpf.o: BPF_CFLAGS += -mcpu=v3
+$(OUT)/mux.bpf.o: BPF_CFLAGS += -mcpu=v3
 
 $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
@@ -90,6 +91,20 @@ $(OUT)/bench/%: tests/bench/%.c
 $(OUT):
 	$(Q)mkdir -p $@
 
+# libFuzzer targets for the message parsers' twin (clang-19 and its compiler-rt:
+# libclang-rt-19-dev); not part of all. `make fuzz` builds and runs them.
+FUZZ_CC		?= $(shell command -v clang-19 || command -v clang)
+FUZZ_CFLAGS	:= -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		   -D_GNU_SOURCE -Iinclude -Iuserspace/common -Wall -Wextra -Wno-unused-parameter
+
+$(OUT)/fuzz/%: tests/fuzz/%.c userspace/common/parse.c userspace/common/parse.h include/kproxy.h
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(dir $@) && $(FUZZ_CC) $(FUZZ_CFLAGS) $< userspace/common/parse.c -o $@
+
+.PHONY: fuzz
+fuzz:
+	$(Q)tests/fuzz/run.sh
+
 # The README's first command: install what is missing, build, run the demo.
 run:
 	$(Q)scripts/install-deps.sh
@@ -115,6 +130,10 @@ bench:
 # The sidecar chain with and without local acceleration only.
 bench-sidecar: all
 	$(Q)tests/bench/sidecar.sh
+
+# TLS termination (kproxy, HAProxy, nginx) in a VM: this kernel has no kTLS.
+bench-tls: all
+	$(Q)tests/bench/tls.sh
 
 clean:
 	$(Q)rm -rf $(OUT)

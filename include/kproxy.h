@@ -251,6 +251,8 @@ enum kp_event_type {
 	KP_EV_SVC_CONNECT,	/* a connect to a service VIP went to a backend (addr: VIP, peer: backend) */
 	KP_EV_SVC_REFUSED,	/* a connect to a service VIP found no healthy backend */
 	KP_EV_TLS_FAIL,		/* a TLS handshake failed; err holds its class (errno) */
+	KP_EV_MUX_PARSE_ERR,	/* a mux's parser closed a stream (err: EMSGSIZE, EBADMSG) */
+	KP_EV_MUX_OVERFLOW,	/* no free slot: kproxyd takes over this client */
 	KP_EV_MAX,
 };
 
@@ -294,5 +296,124 @@ _Static_assert(sizeof(struct kp_svc_sock) == 72, "kp_svc_sock ABI size");
 _Static_assert(sizeof(struct kp_acc_key) == 56, "kp_acc_key ABI size");
 _Static_assert(sizeof(struct kp_acc_sock) == 48, "kp_acc_sock ABI size");
 #endif
+
+/*
+ * Message parsers (the KCM half of kproxy): what delineates one message in a
+ * TCP stream. The BPF stream parser and its user-space twin
+ * (userspace/common/parse.c) implement the same contract, strparser's:
+ *
+ *   kp_parse(cfg, bytes from the message start, len) returns
+ *     > 0  the whole message's length, as soon as it can be known (the bytes
+ *          need not all be there yet),
+ *     0    not enough bytes to know the length yet,
+ *     < 0  -errno: the stream is broken (the connection is closed): -EMSGSIZE
+ *          the message would exceed max_msg, -EBADMSG a malformed header.
+ *
+ * For a given stream the answer depends only on the first bytes: once it is
+ * > 0 for some prefix, every longer prefix gives the same value.
+ */
+enum kp_parser_kind {
+	KP_PARSER_NONE = 0,
+	KP_PARSER_LEN,		/* a length field at an offset (KCM's classic framing) */
+	KP_PARSER_LINE,		/* delimiter-terminated (Redis inline, memcached text) */
+	KP_PARSER_HTTP,		/* HTTP/1.1 requests or responses */
+	KP_PARSER_BPF,		/* a user's own BPF parser object */
+};
+
+#define KP_PARSE_MAX_MSG	(64U << 20)	/* a parser's max_msg can be at most this */
+#define KP_PARSE_LINE_SCAN	4096		/* bytes the line parser looks at for a delimiter */
+
+struct kp_parser_cfg {
+	__u32 kind;		/* enum kp_parser_kind */
+	__u32 max_msg;		/* 1..KP_PARSE_MAX_MSG: longer messages are errors */
+	/* KP_PARSER_LEN: length = the field's value + len_adj; it counts the whole
+	 * message when len_adj = 0 and the field is at the start and counts
+	 * itself; e.g. a 4-byte big-endian length of the payload after a
+	 * 4-byte header: len_off 0, len_size 4, len_be 1, len_adj 4 */
+	__u32 len_off;		/* offset of the field from the message start */
+	__u8 len_size;		/* 1, 2, 4 or 8 */
+	__u8 len_be;		/* 1: big endian (network order), 0: little endian */
+	__u16 _pad0;
+	__s32 len_adj;		/* added to the field's value */
+	/* KP_PARSER_LINE: the message ends after the first delimiter */
+	__u8 delim[4];
+	__u8 delim_len;		/* 1..4 */
+	/* KP_PARSER_HTTP */
+	__u8 http_responses;	/* 0: requests, 1: responses */
+	__u16 max_hdr;		/* bytes of start line and headers, at most */
+	__u32 _pad1;
+};
+_Static_assert(sizeof(struct kp_parser_cfg) == 32, "kp_parser_cfg is ABI");
+
+/*
+ * kmux, the N x M multiplexor (bpf/mux.bpf.c): client sockets and a pool of
+ * backend connections ("slots") in kp_mux_socks, in strparser mode (the
+ * mux's parsers). A client's message goes whole to a slot the client owns:
+ * a slot is owned by one client from the request that claims it until the
+ * response that leaves it with nothing outstanding, so the responses of a
+ * slot go back in order to that one client, and messages of two clients
+ * never meet on one backend connection. A client that finds no free slot
+ * (more clients active than slots) is proxied by kproxyd in user space over
+ * a backend connection of its own ("overflow").
+ */
+#define KP_MAP_MUX_SOCKS	"kp_mux_socks"
+#define KP_MAP_MUX_SK		"kp_mux_sk"
+#define KP_MAP_MUX_SLOTS	"kp_mux_slots"
+#define KP_MAP_MUX_CFG		"kp_mux_cfg"
+#define KP_MAP_MUX_STATS	"kp_mux_stats"
+#define KP_MAX_MUXES		16
+#define KP_MUX_MAX_SLOTS	64	/* backend connections of one mux */
+#define KP_MUX_MAX_OUTSTANDING	64	/* requests of one client in flight on its slot */
+
+enum kp_mux_role { KP_MUX_CLIENT = 1, KP_MUX_BACKEND };
+
+/* kp_mux_sk.flags */
+#define KP_MUX_OVERFLOW		0x1	/* client: kproxyd proxies it (no slot was free) */
+
+/* kp_mux_cfg: ARRAY by mux id. */
+struct kp_mux_cfg {
+	struct kp_parser_cfg req;	/* client -> backend messages */
+	struct kp_parser_cfg resp;	/* backend -> client messages */
+	__u32 nslots;			/* slots in use, <= KP_MUX_MAX_SLOTS */
+	__u32 _pad;
+};
+
+/* kp_mux_sk: HASH by socket cookie; kproxyd creates it, the verdict updates it. */
+struct kp_mux_sk {
+	__u32 mux_id;
+	__u32 role;			/* enum kp_mux_role */
+	__u32 slot;			/* backend: its slot; client: 1 + the slot it last owned, 0 none */
+	__u32 flags;			/* KP_MUX_* */
+	__u64 conn_id;			/* kproxyd's number for this socket */
+	/* written by BPF */
+	__u64 msgs;			/* messages parsed on this socket */
+	__u64 bytes;
+};
+
+/* kp_mux_slots: ARRAY by mux id * KP_MUX_MAX_SLOTS + slot. */
+struct kp_mux_slot {
+#ifdef __VMLINUX_H__
+	struct bpf_spin_lock lock;
+#else
+	__u32 lock;			/* struct bpf_spin_lock */
+#endif
+	__u32 state;			/* KP_SLOT_* */
+	__u64 cookie;			/* the backend connection's socket cookie */
+	__u64 owner;			/* cookie of the client that owns it, 0: free */
+	__u32 outstanding;		/* requests sent, responses not yet back */
+	__u32 _pad;
+};
+
+enum { KP_SLOT_EMPTY = 0, KP_SLOT_FREE, KP_SLOT_OWNED };
+
+/* kp_mux_stats: PERCPU_ARRAY by mux id. */
+struct kp_mux_stats {
+	__u64 req_msgs, req_bytes;	/* client messages sent to a slot in the kernel */
+	__u64 resp_msgs, resp_bytes;	/* responses sent back to their client */
+	__u64 overflow_msgs;		/* client messages passed to kproxyd (no free slot) */
+	__u64 parse_errors;		/* streams closed by their parser */
+	__u64 orphans;			/* responses whose client was gone (dropped) */
+	__u64 redir_fail;
+};
 
 #endif /* KPROXY_H */

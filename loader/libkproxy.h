@@ -84,6 +84,22 @@ int kp_svc_stats_reset(struct kp_svc_dp *d, __u32 id);
 /** kp_cgroup_id() - id (inode) of the cgroup2 directory @path and its depth below the root. */
 int kp_cgroup_id(const char *path, __u64 *id, __u32 *level);
 
+/*
+ * kmux (bpf/mux.bpf.c): the message multiplexor's maps and programs. NULL
+ * from kp_mux_open() when the kernel refuses them (said in the log).
+ */
+struct kp_mux_dp;
+struct kp_mux_dp *kp_mux_open(const char *pin_dir);
+void kp_mux_close(struct kp_mux_dp *d);
+int kp_mux_cfg_set(struct kp_mux_dp *d, __u32 id, const struct kp_mux_cfg *cfg);
+int kp_mux_slot_set(struct kp_mux_dp *d, __u32 id, __u32 slot, const struct kp_mux_slot *s);
+int kp_mux_slot_get(struct kp_mux_dp *d, __u32 id, __u32 slot, struct kp_mux_slot *s);
+int kp_mux_sock_add(struct kp_mux_dp *d, int fd, __u64 cookie, const struct kp_mux_sk *ms);
+void kp_mux_sock_del(struct kp_mux_dp *d, __u64 cookie);
+int kp_mux_sk_get(struct kp_mux_dp *d, __u64 cookie, struct kp_mux_sk *ms);
+int kp_mux_stats_get(struct kp_mux_dp *d, __u32 id, struct kp_mux_stats *out);
+int kp_mux_stats_reset(struct kp_mux_dp *d, __u32 id);
+
 /* Kernel features and what each enables in kproxy. */
 enum kp_feature {
 	KP_FEAT_SOCKMAP,

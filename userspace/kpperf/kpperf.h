@@ -48,6 +48,7 @@ struct kp_opts {
 	int conns;
 	int threads;
 	uint64_t size;		/* rr: request size */
+	int frame;		/* rr: bytes of the length header written into each request (0, 4) */
 	double seconds;		/* rr, stream: run time */
 	bool down;		/* stream: read from a source server */
 	uint64_t bytes;		/* xfer: bytes per connection */

@@ -43,7 +43,7 @@ static const struct cmd {
 
 enum {
 	OPT_MODE = 256, OPT_ONCE, OPT_NO_VERIFY, OPT_DIR, OPT_SEED, OPT_CHUNK,
-	OPT_EXPECT_RESET, OPT_EXPECT_FAIL, OPT_TIMEOUT, OPT_CONNECT_TIMEOUT,
+	OPT_EXPECT_RESET, OPT_EXPECT_FAIL, OPT_TIMEOUT, OPT_CONNECT_TIMEOUT, OPT_FRAME,
 };
 
 static const struct option long_opts[] = {
@@ -64,6 +64,7 @@ static const struct option long_opts[] = {
 	{ "expect-reset", no_argument, NULL, OPT_EXPECT_RESET },
 	{ "expect-fail", no_argument, NULL, OPT_EXPECT_FAIL },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "frame", required_argument, NULL, OPT_FRAME },
 	{ 0 }
 };
 
@@ -73,7 +74,7 @@ static const struct {
 } opt_scope[] = {
 	{ 'j', C_ALL }, { 'h', C_ALL }, { OPT_CONNECT_TIMEOUT, C_CLIENT },
 	{ OPT_MODE, C_SERVER }, { OPT_ONCE, C_SERVER }, { OPT_NO_VERIFY, C_SERVER },
-	{ 'c', C_CLIENT }, { 'T', C_RR | C_STREAM }, { 's', C_RR },
+	{ 'c', C_CLIENT }, { 'T', C_RR | C_STREAM }, { 's', C_RR }, { OPT_FRAME, C_RR },
 	{ 't', C_RR | C_STREAM }, { OPT_DIR, C_STREAM }, { 'b', C_XFER },
 	{ OPT_SEED, C_SERVER | C_STREAM | C_XFER }, { OPT_CHUNK, C_STREAM | C_XFER },
 	{ OPT_EXPECT_RESET, C_XFER }, { OPT_EXPECT_FAIL, C_XFER }, { OPT_TIMEOUT, C_XFER },
@@ -84,7 +85,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: %s COMMAND URI [OPTIONS]\n"
 		"  %s server URI [--mode echo|sink|source] [--once] [--no-verify] [--seed S]\n"
-		"  %s rr     URI [--conns N] [--size B] [--time S] [--threads T]\n"
+		"  %s rr     URI [--conns N] [--size B] [--time S] [--threads T] [--frame len4]\n"
 		"  %s stream URI [--conns N] [--time S] [--dir up|down] [--threads T] [--chunk B]\n"
 		"  %s xfer   URI --bytes N [--conns C] [--seed S] [--chunk B] [--timeout MS]\n"
 		"                [--expect-reset | --expect-fail]\n"
@@ -287,6 +288,12 @@ static int parse_opts(int argc, char **argv, const struct cmd *cmd, struct kp_op
 			if (parse_size(optarg, &o->size) || !o->size || o->size > (1u << 30))
 				BAD("bad --size '%s': bytes from 1 to 1G", optarg);
 			break;
+		case OPT_FRAME:
+			if (strcmp(optarg, "len4"))
+				BAD("bad --frame '%s': len4 (a 4-byte big-endian length of the whole "
+				    "message, at its start) is the framing kpperf writes", optarg);
+			o->frame = 4;
+			break;
 		case 't': {
 			char *end;
 
@@ -339,6 +346,8 @@ static int parse_opts(int argc, char **argv, const struct cmd *cmd, struct kp_op
 		BAD("xfer needs --bytes N, the bytes each connection sends (e.g. --bytes 64M)");
 	if (cmd->bit != C_SERVER && !kp_sockaddr_port((struct sockaddr *)&o->uri.addr))
 		BAD("'%s' has port 0: give the port the server listens on", o->uri_str);
+	if (o->frame && o->size < 4 + 1)
+		BAD("--frame len4 needs --size of at least 5: 4 bytes of length and 1 of payload");
 	if (o->threads > o->conns) {
 		if (got_conns)
 			BAD("--threads %d is more than --conns %d: each thread needs a connection",

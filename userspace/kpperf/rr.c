@@ -119,12 +119,12 @@ static void do_send(struct rworker *w, struct rconn *c)
 
 static void begin(struct rworker *w, struct rconn *c)
 {
-	size_t k, size = w->o->size;
+	size_t k, size = w->o->size, f = w->o->frame;
 	uint64_t t = ++c->txn;
 
 	/* a new request each time, so an echo of an old one cannot pass */
-	for (k = 0; k < 8 && k < size; k++)
-		c->req[k] ^= (uint8_t)(t >> (8 * k)) ^ (uint8_t)((t - 1) >> (8 * k));
+	for (k = 0; k < 8 && f + k < size; k++)
+		c->req[f + k] ^= (uint8_t)(t >> (8 * k)) ^ (uint8_t)((t - 1) >> (8 * k));
 	c->tx_off = c->rx_off = 0;
 	c->t0 = kp_now_ns();
 	do_send(w, c);
@@ -291,6 +291,13 @@ int kp_cmd_rr(struct kp_opts *o)
 		}
 		kp_pattern_init(pat, kp_pattern_key(o->seed, i));
 		kp_pattern_fill(pat, 0, conns[i].req, o->size);
+		if (o->frame) {
+			/* kcmperf's framing: the message's whole length, big endian, first. */
+			conns[i].req[0] = o->size >> 24;
+			conns[i].req[1] = o->size >> 16;
+			conns[i].req[2] = o->size >> 8;
+			conns[i].req[3] = o->size;
+		}
 	}
 	if (kp_connect_all(o, o->conns, fds, errs, true))
 		goto out;

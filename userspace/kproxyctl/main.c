@@ -401,6 +401,34 @@ static void accels_text(json_object *ans)
 	}
 }
 
+static void muxes_text(json_object *ans)
+{
+	json_object *arr, *m, *k, *u;
+	size_t i;
+
+	if (!json_object_object_get_ex(ans, "muxes", &arr))
+		return;
+	for (i = 0; i < json_object_array_length(arr); i++) {
+		m = json_object_array_get_idx(arr, i);
+		printf("%s: requests %s  responses %s  backend connections %lld of %lld up  "
+		       "clients %lld\n", jstr(m, "name"), jstr(m, "request_parser"),
+		       jstr(m, "response_parser"), jint(m, "conns_up"), jint(m, "conns"),
+		       jint(m, "clients"));
+		if (json_object_object_get_ex(m, "kernel", &k))
+			printf("\tkernel: %lld requests %lld bytes, %lld responses %lld bytes; overflow "
+			       "%lld msgs, parse errors %lld, orphans %lld\n", jint(k, "req_msgs"),
+			       jint(k, "req_bytes"), jint(k, "resp_msgs"), jint(k, "resp_bytes"),
+			       jint(k, "overflow_msgs"), jint(k, "parse_errors"), jint(k, "orphans"));
+		if (json_object_object_get_ex(m, "daemon", &u))
+			printf("\tkproxyd: accepted %lld rejected %lld closed %lld overflowed %lld; "
+			       "backend connections lost %lld (in-flight clients reset %lld), connect "
+			       "failures %lld; relayed %lld bytes\n", jint(u, "accepted"),
+			       jint(u, "rejected"), jint(u, "closed"), jint(u, "overflowed"),
+			       jint(u, "slot_deaths"), jint(u, "inflight_resets"), jint(u, "backend_fail"),
+			       jint(u, "user_bytes"));
+	}
+}
+
 static int do_sockets(int argc, char **argv)
 {
 	char *args[] = { "sockets" };
@@ -620,6 +648,10 @@ static int do_help(int argc, char **argv)
 	       "       kproxyctl accel add NAME [cgroup PATH] port N [port N ...]\n"
 	       "       kproxyctl accel del NAME\n"
 	       "       kproxyctl accel show [NAME]\n"
+	       "       kproxyctl mux add NAME listen URI backend URI [backend URI ...] parser SPEC\n"
+	       "                 [request_parser SPEC] [response_parser SPEC] [conns M] [max_clients N]\n"
+	       "       kproxyctl mux del NAME\n"
+	       "       kproxyctl mux show [NAME]\n"
 	       "       kproxyctl sockets\n"
 	       "       kproxyctl stats [NAME]\n"
 	       "       kproxyctl conn show [NAME]\n"
@@ -682,6 +714,13 @@ static int do_service(int argc, char **argv)
 	return do_object(&o, argc, argv);
 }
 
+static int do_mux(int argc, char **argv)
+{
+	static const struct object o = { "mux", muxes_text };
+
+	return do_object(&o, argc, argv);
+}
+
 static int do_accel(int argc, char **argv)
 {
 	static const struct object o = { "accel", accels_text };
@@ -702,7 +741,7 @@ static int do_conn(int argc, char **argv)
 
 static const struct cmd main_cmds[] = {
 	{ "proxy", do_proxy }, { "service", do_service }, { "sockets", do_sockets },
-	{ "accel", do_accel },
+	{ "accel", do_accel }, { "mux", do_mux },
 	{ "stats", do_stats }, { "conn", do_conn },
 	{ "monitor", do_monitor }, { "feature", do_feature }, { "help", do_help }, {}
 };

@@ -274,6 +274,12 @@ int proxy_cfg_parse(int argc, char **argv, struct proxy_cfg *cfg, char *err, siz
 	return 0;
 }
 
+/* json_object_array_add() of one word, as tls_cfg_words() wants it. */
+void kpd_json_word(void *arr, const char *word)
+{
+	json_object_array_add(arr, json_object_new_string(word));
+}
+
 /* The TLS words of @cfg, as a proxy statement has them, each through @w. */
 void tls_cfg_words(const struct tls_cfg *t, void (*w)(void *arg, const char *word), void *arg)
 {

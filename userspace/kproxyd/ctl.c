@@ -212,6 +212,15 @@ static json_object *dispatch(int argc, char **argv)
 			o = ok_obj();
 	} else if (argc <= 3 && argc >= 2 && !strcmp(argv[0], "accel") && !strcmp(argv[1], "show")) {
 		o = accels_json(argc == 3 ? argv[2] : NULL, err, sizeof(err));
+	} else if (argc >= 2 && !strcmp(argv[0], "mux") && !strcmp(argv[1], "add")) {
+		ret = mux_add(argc - 2, argv + 2, err, sizeof(err));
+		if (!ret)
+			o = muxes_json(argv[2], err, sizeof(err));
+	} else if (argc == 3 && !strcmp(argv[0], "mux") && !strcmp(argv[1], "del")) {
+		if (!mux_del(argv[2], err, sizeof(err)))
+			o = ok_obj();
+	} else if (argc <= 3 && argc >= 2 && !strcmp(argv[0], "mux") && !strcmp(argv[1], "show")) {
+		o = muxes_json(argc == 3 ? argv[2] : NULL, err, sizeof(err));
 	} else if (argc == 1 && !strcmp(argv[0], "sockets")) {
 		o = sockets_json(err, sizeof(err));
 	} else {

@@ -37,11 +37,6 @@ static void drop_on_exec(int fd)
 		fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
 }
 
-static void add_word(void *arr, const char *word)
-{
-	json_object_array_add(arr, json_object_new_string(word));
-}
-
 static json_object *cfg_words(const struct proxy_cfg *cfg)
 {
 	json_object *a = json_object_new_array();
@@ -75,7 +70,7 @@ static json_object *cfg_words(const struct proxy_cfg *cfg)
 		W("rcvbuf"); W(buf);
 	}
 #undef W
-	tls_cfg_words(&cfg->tls, add_word, a);
+	tls_cfg_words(&cfg->tls, kpd_json_word, a);
 	return a;
 }
 

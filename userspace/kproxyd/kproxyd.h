@@ -30,38 +30,13 @@
 #define KPD_CONNECT_TIMEOUT_MS	3000
 #define KPD_MAX_CONNS_DEFAULT	10000
 
-enum ev_type { EV_LISTENER = 1, EV_SIDE, EV_CTL_LISTEN, EV_SIGNAL, EV_TLS_AGENT };
+enum ev_type { EV_LISTENER = 1, EV_SIDE, EV_CTL_LISTEN, EV_SIGNAL, EV_TLS_AGENT, EV_MUX };
 
 struct ev_src {
 	int type;
 };
 
-struct list_head {
-	struct list_head *next, *prev;
-};
-
-#define LIST_INIT(h)	do { (h)->next = (h); (h)->prev = (h); } while (0)
-#define container_of(p, t, m)	((t *)((char *)(p) - offsetof(t, m)))
-
-static inline void list_add_tail(struct list_head *n, struct list_head *h)
-{
-	n->prev = h->prev;
-	n->next = h;
-	h->prev->next = n;
-	h->prev = n;
-}
-
-static inline void list_del_init(struct list_head *n)
-{
-	n->prev->next = n->next;
-	n->next->prev = n->prev;
-	LIST_INIT(n);
-}
-
-static inline bool list_empty(const struct list_head *h)
-{
-	return h->next == h;
-}
+#include "list.h"
 
 enum balance { BAL_RR = 0, BAL_HASH };
 
@@ -232,6 +207,7 @@ void emit_client_event(int type, struct proxy *px, const struct sockaddr_storage
 /* config.c */
 int proxy_cfg_parse(int argc, char **argv, struct proxy_cfg *cfg, char *err, size_t errlen);
 void tls_cfg_words(const struct tls_cfg *t, void (*w)(void *arg, const char *word), void *arg);
+void kpd_json_word(void *arr, const char *word);
 bool kpd_name_ok(const char *n);
 int kpd_parse_num(const char *kw, const char *s, unsigned long min, unsigned long max,
 		  unsigned long *out, char *err, size_t errlen);
@@ -280,6 +256,7 @@ struct list_head *kpd_services(void);
 int proxy_add(const struct proxy_cfg *cfg, char *err, size_t errlen);
 int proxy_del(const char *name, char *err, size_t errlen);
 struct proxy *proxy_find(const char *name);
+int kpd_listen_on(const struct kp_uri *u, char *err, size_t errlen);
 void proxy_accept(struct proxy *px);
 void proxy_maybe_free(struct proxy *px);
 struct proxy *proxy_adopt(const struct proxy_cfg *cfg, int id, int lfd, bool deleted);
@@ -295,6 +272,15 @@ void conn_abort(struct conn *c, bool reset);
 void conn_tls_armed(struct conn *c, int idx);
 void conn_bytes(struct conn *c, __u64 out[2]);
 json_object *conn_json(struct conn *c);
+
+/* mux.c */
+int mux_add(int argc, char **argv, char *err, size_t errlen);
+int mux_del(const char *name, char *err, size_t errlen);
+json_object *muxes_json(const char *name, char *err, size_t errlen);
+void mux_event(struct ev_src *src, __u32 events);
+void mux_tick(void);
+__u64 mux_next_wake(void);
+void muxes_shutdown(void);
 
 /* tls.c */
 int tls_proxy_init(struct proxy *px, char *err, size_t errlen);

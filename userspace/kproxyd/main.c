@@ -238,11 +238,15 @@ static int next_timeout(void)
 			break;
 	}
 	if (t != 0 && t != 1) {
-		__u64 next = services_next_check();
+		__u64 next[2] = { services_next_check(), mux_next_wake() };
+		int i;
 
-		if (next) {
-			int d = next > now ? (int)(next - now) : 0;
+		for (i = 0; i < 2; i++) {
+			int d;
 
+			if (!next[i])
+				continue;
+			d = next[i] > now ? (int)(next[i] - now) : 0;
 			if (t < 0 || d < t)
 				t = d;
 		}
@@ -399,6 +403,9 @@ int main(int argc, char **argv)
 			case EV_TLS_AGENT:
 				tls_agent_event();
 				break;
+			case EV_MUX:
+				mux_event(src, evs[i].events);
+				break;
 			}
 		}
 		if (!list_empty(&kpd.ticks)) {
@@ -424,6 +431,7 @@ int main(int argc, char **argv)
 			}
 		}
 		services_check();
+		mux_tick();
 		reap();
 	}
 	ret = 0;
@@ -434,6 +442,7 @@ int main(int argc, char **argv)
 	}
 	kp_info("stopping: closing %s", "connections and listeners, removing services' hooks");
 	shutdown_all();
+	muxes_shutdown();
 	tls_shutdown();
 	services_shutdown();
 	accels_shutdown();

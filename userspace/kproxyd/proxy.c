@@ -35,7 +35,7 @@ static __u32 alloc_id(void)
 	return 0;
 }
 
-static int listen_on(const struct kp_uri *u, char *err, size_t errlen)
+int kpd_listen_on(const struct kp_uri *u, char *err, size_t errlen)
 {
 	char ubuf[KP_URI_MAX];
 	int fd, one = 1, ret;
@@ -96,7 +96,7 @@ int proxy_add(const struct proxy_cfg *cfg, char *err, size_t errlen)
 		free(px);
 		return ret;
 	}
-	px->lfd = listen_on(&cfg->listen, err, errlen);
+	px->lfd = kpd_listen_on(&cfg->listen, err, errlen);
 	if (px->lfd < 0) {
 		ret = px->lfd;
 		tls_proxy_fini(px);
@@ -202,11 +202,6 @@ void proxy_accept(struct proxy *px)
 	}
 }
 
-static void add_word(void *arr, const char *word)
-{
-	json_object_array_add(arr, json_object_new_string(word));
-}
-
 json_object *proxy_json(struct proxy *px, bool stats)
 {
 	json_object *o = json_object_new_object(), *arr;
@@ -238,7 +233,7 @@ json_object *proxy_json(struct proxy *px, bool stats)
 	if (px->tls_srv_ctx || px->tls_cli_ctx) {
 		json_object *t = json_object_new_array();
 
-		tls_cfg_words(&px->cfg.tls, add_word, t);
+		tls_cfg_words(&px->cfg.tls, kpd_json_word, t);
 		json_object_object_add(o, "tls", t);
 	}
 	json_object_object_add(o, "conns", json_object_new_int64(px->nconns));

@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * kmux, the N x M message multiplexor (what KCM asked for), on sockmap in
+ * strparser mode: kp_mux_parse delineates messages with the mux's parser,
+ * kp_mux_verdict moves each whole message.
+ *
+ * A client's request goes to a backend connection ("slot") the client owns.
+ * It claims a free slot with its first request and keeps it while it has
+ * requests outstanding there; the response that brings the count to zero
+ * frees the slot. So one slot carries one client's messages at a time, its
+ * responses come back in request order and go to that client, and messages
+ * of two clients are never interleaved on a backend connection. (Sharing a
+ * slot between clients would need the order in which two CPUs queue their
+ * redirects on one socket, which BPF cannot see: the verdict returns before
+ * the kernel queues the skb.)
+ *
+ * A client that finds no free slot is marked KP_MUX_OVERFLOW and all its
+ * messages from then on are passed to kproxyd, which proxies that client
+ * over a backend connection of its own, after its last in-kernel request
+ * was answered (so responses keep their order).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "kproxy.h"
+#include "lib/events.h"
+#include "lib/parse.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, KP_MAX_SOCKS);
+	__type(key, __u64);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kp_mux_socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KP_MAX_SOCKS);
+	__type(key, __u64);
+	__type(value, struct kp_mux_sk);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kp_mux_sk SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KP_MAX_MUXES * KP_MUX_MAX_SLOTS);
+	__type(key, __u32);
+	__type(value, struct kp_mux_slot);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kp_mux_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KP_MAX_MUXES);
+	__type(key, __u32);
+	__type(value, struct kp_mux_cfg);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kp_mux_cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KP_MAX_MUXES);
+	__type(key, __u32);
+	__type(value, struct kp_mux_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kp_mux_stats SEC(".maps");
+
+/* Where each mux's search for a free slot starts (round robin). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KP_MAX_MUXES);
+	__type(key, __u32);
+	__type(value, __u32);
+} kp_mux_rr SEC(".maps");
+
+static __always_inline struct kp_mux_slot *slot_at(__u32 mux_id, __u32 slot)
+{
+	__u32 k = mux_id * KP_MUX_MAX_SLOTS + slot;
+
+	return bpf_map_lookup_elem(&kp_mux_slots, &k);
+}
+
+SEC("sk_skb/stream_parser")
+int kp_mux_parse(struct __sk_buff *skb)
+{
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	__u32 off = kp_strp_offset(skb);
+	struct kp_mux_sk *ms;
+	struct kp_mux_cfg *cfg;
+	long ret;
+
+	ms = bpf_map_lookup_elem(&kp_mux_sk, &cookie);
+	if (!ms)
+		return skb->len > off ? skb->len - off : 0;
+	cfg = bpf_map_lookup_elem(&kp_mux_cfg, &ms->mux_id);
+	if (!cfg)
+		return -EBADMSG;
+	ret = kp_parse(ms->role == KP_MUX_BACKEND ? &cfg->resp : &cfg->req, skb, off);
+	if (ret < 0) {
+		struct kp_mux_stats *st = bpf_map_lookup_elem(&kp_mux_stats, &ms->mux_id);
+		struct kp_event ev = {
+			.type = KP_EV_MUX_PARSE_ERR, .proxy_id = ms->mux_id,
+			.conn_id = ms->conn_id, .cookie = cookie, .err = -ret,
+		};
+
+		if (st)
+			st->parse_errors++;
+		kp_event_output(&ev);
+	}
+	return ret;
+}
+
+/*
+ * The backend connection for the next request of client @cookie: the slot it
+ * owns, or a free one it claims now. 0 if there is none.
+ */
+static __always_inline __u64 claim(struct kp_mux_cfg *cfg, struct kp_mux_sk *ms, __u64 cookie)
+{
+	struct kp_mux_slot *s;
+	__u32 i, n = cfg->nslots, start = 0, *rr, idx;
+	__u64 be = 0;
+
+	if (ms->slot) {
+		s = slot_at(ms->mux_id, (ms->slot - 1) & (KP_MUX_MAX_SLOTS - 1));
+		if (s) {
+			bpf_spin_lock(&s->lock);
+			if (s->state == KP_SLOT_OWNED && s->owner == cookie &&
+			    s->outstanding < KP_MUX_MAX_OUTSTANDING) {
+				s->outstanding++;
+				be = s->cookie;
+			}
+			bpf_spin_unlock(&s->lock);
+			if (be)
+				return be;
+			/* Full: wait for its answers before anything goes elsewhere. */
+			if (s->owner == cookie)
+				return 0;
+		}
+		ms->slot = 0;
+	}
+	rr = bpf_map_lookup_elem(&kp_mux_rr, &ms->mux_id);
+	if (rr)
+		start = __sync_fetch_and_add(rr, 1);
+	for (i = 0; i < KP_MUX_MAX_SLOTS; i++) {
+		if (i >= n)
+			break;
+		idx = (start + i) % n;
+		s = slot_at(ms->mux_id, idx & (KP_MUX_MAX_SLOTS - 1));
+		if (!s)
+			continue;
+		bpf_spin_lock(&s->lock);
+		if (s->state == KP_SLOT_FREE) {
+			s->state = KP_SLOT_OWNED;
+			s->owner = cookie;
+			s->outstanding = 1;
+			be = s->cookie;
+		}
+		bpf_spin_unlock(&s->lock);
+		if (be) {
+			ms->slot = idx + 1;
+			return be;
+		}
+	}
+	return 0;
+}
+
+/* Undo a claim whose redirect failed. */
+static __always_inline void unclaim(struct kp_mux_sk *ms, __u64 cookie)
+{
+	struct kp_mux_slot *s;
+
+	if (!ms->slot)
+		return;
+	s = slot_at(ms->mux_id, (ms->slot - 1) & (KP_MUX_MAX_SLOTS - 1));
+	if (!s)
+		return;
+	bpf_spin_lock(&s->lock);
+	if (s->owner == cookie && s->outstanding && !--s->outstanding) {
+		s->state = KP_SLOT_FREE;
+		s->owner = 0;
+	}
+	bpf_spin_unlock(&s->lock);
+}
+
+static __always_inline int client_msg(struct __sk_buff *skb, struct kp_mux_sk *ms,
+				      struct kp_mux_cfg *cfg, struct kp_mux_stats *st,
+				      __u64 cookie, __u32 len)
+{
+	__u64 be;
+
+	if (ms->flags & KP_MUX_OVERFLOW)
+		goto overflow;
+	be = claim(cfg, ms, cookie);
+	if (!be)
+		goto overflow;
+	if (bpf_sk_redirect_hash(skb, &kp_mux_socks, &be, 0) != SK_PASS) {
+		unclaim(ms, cookie);
+		if (st)
+			st->redir_fail++;
+		goto overflow;
+	}
+	if (st) {
+		st->req_msgs++;
+		st->req_bytes += len;
+	}
+	return SK_PASS;
+overflow:
+	/* From now on kproxyd carries this client: its messages stay in order. */
+	if (!(ms->flags & KP_MUX_OVERFLOW)) {
+		struct kp_event ev = {
+			.type = KP_EV_MUX_OVERFLOW, .proxy_id = ms->mux_id,
+			.conn_id = ms->conn_id, .cookie = cookie,
+		};
+
+		ms->flags |= KP_MUX_OVERFLOW;
+		kp_event_output(&ev);
+	}
+	if (st)
+		st->overflow_msgs++;
+	return SK_PASS;
+}
+
+static __always_inline int backend_msg(struct __sk_buff *skb, struct kp_mux_sk *ms,
+				       struct kp_mux_stats *st, __u32 len)
+{
+	struct kp_mux_slot *s = slot_at(ms->mux_id, ms->slot & (KP_MUX_MAX_SLOTS - 1));
+	__u64 owner = 0;
+
+	if (!s)
+		return SK_DROP;
+	bpf_spin_lock(&s->lock);
+	owner = s->owner;
+	if (s->outstanding && !--s->outstanding && s->state == KP_SLOT_OWNED) {
+		s->state = KP_SLOT_FREE;
+		s->owner = 0;
+	}
+	bpf_spin_unlock(&s->lock);
+	if (!owner || bpf_sk_redirect_hash(skb, &kp_mux_socks, &owner, 0) != SK_PASS) {
+		/* Nobody asked, or the client is gone: nobody to give it to. */
+		if (st)
+			st->orphans++;
+		return SK_DROP;
+	}
+	if (st) {
+		st->resp_msgs++;
+		st->resp_bytes += len;
+	}
+	return SK_PASS;
+}
+
+SEC("sk_skb/stream_verdict")
+int kp_mux_verdict(struct __sk_buff *skb)
+{
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	struct kp_mux_stats *st;
+	struct kp_mux_cfg *cfg;
+	struct kp_mux_sk *ms;
+	__u32 len = kp_strp_full_len(skb);
+
+	ms = bpf_map_lookup_elem(&kp_mux_sk, &cookie);
+	if (!ms)
+		return SK_PASS;
+	cfg = bpf_map_lookup_elem(&kp_mux_cfg, &ms->mux_id);
+	if (!cfg)
+		return SK_PASS;
+	st = bpf_map_lookup_elem(&kp_mux_stats, &ms->mux_id);
+	ms->msgs++;
+	ms->bytes += len;
+	if (ms->role == KP_MUX_BACKEND)
+		return backend_msg(skb, ms, st, len);
+	return client_msg(skb, ms, cfg, st, cookie, len);
+}

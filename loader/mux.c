@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Load kmux (bpf/mux.bpf.c): its maps pinned by name in the pin directory
+ * (kp_events shared with the proxy), its stream parser and verdict attached
+ * to kp_mux_socks, so every socket inserted there runs in strparser mode.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "libkproxy.h"
+#include "log.h"
+#include "internal.h"
+#include "mux.skel.h"
+
+struct kp_mux_dp {
+	struct mux_bpf *skel;
+	int ncpus;
+};
+
+struct kp_mux_dp *kp_mux_open(const char *pin_dir)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oopts);
+	struct kp_mux_dp *d = calloc(1, sizeof(*d));
+	int err, socks;
+
+	if (!d)
+		return NULL;
+	d->ncpus = libbpf_num_possible_cpus();
+	oopts.pin_root_path = pin_dir ? pin_dir : KP_PIN_DIR_DEFAULT;
+	d->skel = mux_bpf__open_opts(&oopts);
+	if (!d->skel) {
+		kp_warn("failed to open the mux BPF object: %s", strerror(errno));
+		free(d);
+		return NULL;
+	}
+	err = mux_bpf__load(d->skel);
+	socks = err ? -1 : bpf_map__fd(d->skel->maps.kp_mux_socks);
+	if (!err && (bpf_prog_attach(bpf_program__fd(d->skel->progs.kp_mux_parse), socks,
+				     BPF_SK_SKB_STREAM_PARSER, 0) ||
+		     bpf_prog_attach(bpf_program__fd(d->skel->progs.kp_mux_verdict), socks,
+				     BPF_SK_SKB_STREAM_VERDICT, 0)))
+		err = -errno;
+	if (err) {
+		kp_warn("failed to load kmux (sk_skb stream parser and verdict on '%s'): %s",
+			KP_MAP_MUX_SOCKS, strerror(-err));
+		mux_bpf__destroy(d->skel);
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void kp_mux_close(struct kp_mux_dp *d)
+{
+	if (!d)
+		return;
+	mux_bpf__destroy(d->skel);
+	free(d);
+}
+
+int kp_mux_cfg_set(struct kp_mux_dp *d, __u32 id, const struct kp_mux_cfg *cfg)
+{
+	return bpf_map_update_elem(bpf_map__fd(d->skel->maps.kp_mux_cfg), &id, cfg, BPF_ANY)
+		? -errno : 0;
+}
+
+static __u32 slot_key(__u32 id, __u32 slot)
+{
+	return id * KP_MUX_MAX_SLOTS + slot;
+}
+
+/* Replace a slot whole, under its lock (the verdicts take the same lock). */
+int kp_mux_slot_set(struct kp_mux_dp *d, __u32 id, __u32 slot, const struct kp_mux_slot *s)
+{
+	__u32 k = slot_key(id, slot);
+
+	return bpf_map_update_elem(bpf_map__fd(d->skel->maps.kp_mux_slots), &k, s, BPF_F_LOCK)
+		? -errno : 0;
+}
+
+int kp_mux_slot_get(struct kp_mux_dp *d, __u32 id, __u32 slot, struct kp_mux_slot *s)
+{
+	__u32 k = slot_key(id, slot);
+
+	return bpf_map_lookup_elem_flags(bpf_map__fd(d->skel->maps.kp_mux_slots), &k, s,
+					 BPF_F_LOCK) ? -errno : 0;
+}
+
+/* The socket's entry first, then the socket: the parser finds its mux at once. */
+int kp_mux_sock_add(struct kp_mux_dp *d, int fd, __u64 cookie, const struct kp_mux_sk *ms)
+{
+	__u64 v = fd;
+	int err;
+
+	if (bpf_map_update_elem(bpf_map__fd(d->skel->maps.kp_mux_sk), &cookie, ms, BPF_ANY))
+		return -errno;
+	if (bpf_map_update_elem(bpf_map__fd(d->skel->maps.kp_mux_socks), &cookie, &v, BPF_NOEXIST)) {
+		err = -errno;
+		bpf_map_delete_elem(bpf_map__fd(d->skel->maps.kp_mux_sk), &cookie);
+		return err;
+	}
+	return 0;
+}
+
+void kp_mux_sock_del(struct kp_mux_dp *d, __u64 cookie)
+{
+	bpf_map_delete_elem(bpf_map__fd(d->skel->maps.kp_mux_socks), &cookie);
+	bpf_map_delete_elem(bpf_map__fd(d->skel->maps.kp_mux_sk), &cookie);
+}
+
+int kp_mux_sk_get(struct kp_mux_dp *d, __u64 cookie, struct kp_mux_sk *ms)
+{
+	return bpf_map_lookup_elem(bpf_map__fd(d->skel->maps.kp_mux_sk), &cookie, ms) ? -errno : 0;
+}
+
+int kp_mux_stats_get(struct kp_mux_dp *d, __u32 id, struct kp_mux_stats *out)
+{
+	return kp_percpu_sum(bpf_map__fd(d->skel->maps.kp_mux_stats), id, out, sizeof(*out),
+			     d->ncpus);
+}
+
+int kp_mux_stats_reset(struct kp_mux_dp *d, __u32 id)
+{
+	return kp_percpu_zero(bpf_map__fd(d->skel->maps.kp_mux_stats), id, sizeof(struct kp_mux_stats),
+			      d->ncpus);
+}

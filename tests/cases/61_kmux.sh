@@ -1,0 +1,86 @@
+#!/bin/bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# timeout: 400
+# kmux, the N x M multiplexor: N clients send length-framed and line-framed
+# messages through a pool of M backend connections; each response (the echo
+# of its request, checked byte for byte by kpperf) comes back whole to the
+# client that asked. More clients than connections overflow to kproxyd and
+# still get every byte. A backend connection that dies resets only the
+# client it was serving; a parser error closes only its own connection.
+. "$(dirname "$0")/../lib.sh"
+require_root
+
+kp_bg "$KP_BUILD/kpperf" server tcp://127.0.0.1:9601 --mode echo
+kp_bg "$KP_BUILD/kpperf" server tcp://127.0.0.1:9602 --mode echo
+wait_port 127.0.0.1 9601; wait_port 127.0.0.1 9602
+: > "$KP_TMP/kproxy.conf"
+kp_daemon_start || { t_fail start "kproxyd did not start: $(tail -3 "$KP_TMP/kproxyd.log")"; exit 1; }
+mstat() {	# MUX SECTION FIELD
+	kpctl -j mux show "$1" | "$KP_PYTHON" -c "import json,sys; print(json.load(sys.stdin)['muxes'][0]['$2']['$3'])"
+}
+up() { [ "$(kpctl -j mux show "$1" | "$KP_PYTHON" -c 'import json,sys; m=json.load(sys.stdin)["muxes"][0]; print(int(m["conns_up"] == m["conns"]))')" = 1 ]; }
+
+t_check mux_add kpctl mux add rpc listen tcp://127.0.0.1:7601 backend tcp://127.0.0.1:9601 \
+	backend tcp://127.0.0.1:9602 parser 'len:size=4,be,max=1048576' conns 8
+wait_port 127.0.0.1 7601
+wait_for 10 up rpc && t_pass pool_connected || t_fail pool_connected "$(kpctl mux show rpc)"
+
+secs=2; [ "${KP_IN_VM:-0}" = 1 ] && secs=1
+# 1 client, then 8 clients on 8 connections: all in the kernel.
+for size in 5 1000 65536 1048576; do
+	t_check "rr_1c_${size}B" "$KP_BUILD/kpperf" rr tcp://127.0.0.1:7601 --frame len4 --size $size --time $secs
+done
+t_check rr_8c_1KiB "$KP_BUILD/kpperf" rr tcp://127.0.0.1:7601 --frame len4 --size 1024 --conns 8 --time $secs
+req=$(mstat rpc kernel req_msgs) resp=$(mstat rpc kernel resp_msgs) over=$(mstat rpc kernel overflow_msgs)
+[ "$req" -gt 100 ] && [ "$resp" -ge "$((req - 8))" ] && [ "$over" = 0 ] && t_pass kernel_carried ||
+	t_fail kernel_carried "requests $req responses $resp overflow $over"
+# 40 clients on 8 connections: the clients beyond the pool go through kproxyd, every byte checked.
+t_check rr_40c_overflow "$KP_BUILD/kpperf" rr tcp://127.0.0.1:7601 --frame len4 --size 300 --conns 40 --time $secs
+n=$(mstat rpc daemon overflowed)
+[ "$n" -ge 1 ] && t_pass overflow_used || t_fail overflow_used "overflowed $n"
+
+# Line framing (memcached/redis text style).
+t_check mux_add_line kpctl mux add text listen tcp://127.0.0.1:7602 backend tcp://127.0.0.1:9601 \
+	parser 'line:delim=\r\n,max=4096' conns 4
+wait_port 127.0.0.1 7602
+out=$("$KP_PYTHON" - <<'PY'
+import socket
+s = socket.create_connection(('127.0.0.1', 7602))
+msgs = [b'get key%d\r\n' % i for i in range(200)]
+s.sendall(b''.join(msgs))	# pipelined, in one burst
+want = b''.join(msgs); got = b''
+s.settimeout(10)
+while len(got) < len(want):
+    b = s.recv(65536)
+    if not b: break
+    got += b
+print('same' if got == want else 'DIFFERENT %d of %d' % (len(got), len(want)))
+PY
+)
+[ "$out" = same ] && t_pass line_pipelined || t_fail line_pipelined "$out"
+
+# Bad input: a length beyond max, and a zero length, close only their own connection.
+bad() {	# HEX: send it, expect the connection closed
+	"$KP_PYTHON" - "$1" <<'PY'
+import socket, sys
+s = socket.create_connection(('127.0.0.1', 7601))
+s.sendall(bytes.fromhex(sys.argv[1]))
+s.settimeout(10)
+try:
+    print('closed' if s.recv(100) == b'' else 'answered')
+except ConnectionResetError:
+    print('closed')
+except socket.timeout:
+    print('still open')
+PY
+}
+"$KP_BUILD/kpperf" rr tcp://127.0.0.1:7601 --frame len4 --size 2000 --conns 2 --time 4 > "$KP_TMP/during.out" 2>&1 &
+during=$!
+[ "$(bad 7fffffff00)" = closed ] && t_pass oversized_closed || t_fail oversized_closed "not closed"
+[ "$(bad 0000000000)" = closed ] && t_pass zero_length_closed || t_fail zero_length_closed "not closed"
+wait $during && t_pass others_unaffected || t_fail others_unaffected "$(cat "$KP_TMP/during.out")"
+n=$(mstat rpc kernel parse_errors)
+[ "$n" -ge 2 ] && t_pass parse_errors_counted || t_fail parse_errors_counted "parse_errors $n"
+
+t_check mux_del kpctl mux del text
+t_check mux_del_rpc kpctl mux del rpc

@@ -1,0 +1,821 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * kmux in kproxyd: N clients, M backend connections, whole messages.
+ *
+ * kproxyd owns the sockets and the BPF maps do the work (bpf/mux.bpf.c):
+ * a mux's listener accepts clients into kp_mux_socks, and kproxyd keeps
+ * `conns` connections to the backends there too, one per slot. The verdict
+ * sends each client message to the slot its client owns and each response
+ * back to the slot's owner. What is left here:
+ *
+ *  - the pool: connect each slot (round robin over the backends), and when a
+ *    backend connection dies, reset the one client that had requests in
+ *    flight on it (nobody else is affected), empty the slot, reconnect;
+ *  - clients that found no free slot (KP_MUX_OVERFLOW): once their last
+ *    in-kernel request is answered, kproxyd connects a backend connection of
+ *    their own and relays both ways in user space (a plain proxy: message
+ *    boundaries need no care on a connection of one client's own);
+ *  - ends: a client's FIN waits for the responses it is owed, then closes.
+ *
+ * Threading: kproxyd's one epoll loop; nothing blocks.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <linux/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "kproxyd.h"
+#include "parse.h"
+
+#define MUX_CONNS_DEFAULT	8
+#define MUX_RETRY_MS		500	/* reconnect a dead slot after this */
+#define MUX_DRAIN_MS		30000	/* a closing client waits this long for its responses */
+
+enum mux_kind { MK_LISTEN = 1, MK_CLIENT, MK_SLOT, MK_OVERFLOW };
+
+struct mux_ev {
+	struct ev_src ev;		/* EV_MUX */
+	int kind;			/* enum mux_kind */
+	void *obj;
+	int fd;
+	__u32 events;
+};
+
+struct mux;
+
+struct mux_slot {
+	struct mux_ev e;		/* MK_SLOT */
+	struct mux *m;
+	int idx;
+	int backend;			/* index into cfg.backends */
+	__u64 cookie;
+	bool up;			/* connected and in the map */
+	__u64 retry_ms;			/* when to connect again (0: now) */
+	__u64 conn_id;
+};
+
+struct mux_client {
+	struct mux_ev e;		/* MK_CLIENT */
+	struct mux_ev be;		/* MK_OVERFLOW: its own backend connection */
+	struct mux *m;
+	__u64 id, cookie;
+	bool overflow, eof, beof, fin_sent, bfin_sent, connecting;
+	bool dead;			/* freed after this batch of events (stale events skip it) */
+	__u64 close_by_ms;		/* 0: not closing */
+	__u64 settle_ms;		/* after its FIN: bytes still being parsed until then */
+	char *buf[2];			/* overflow relay: [0] client->backend, [1] backend->client */
+	size_t len[2], off[2];
+	struct list_head node;
+};
+
+struct mux {
+	struct mux_ev e;		/* MK_LISTEN */
+	char name[KP_NAME_LEN];
+	__u32 id;
+	struct kp_uri listen;
+	struct kp_uri backends[KPD_MAX_BACKENDS];
+	int nbackends;
+	unsigned int conns;
+	unsigned int max_clients;
+	struct kp_mux_cfg kcfg;
+	char *argv[KPD_SVC_MAX_ARGS];	/* the words that made it */
+	int argc;
+	struct mux_slot slots[KP_MUX_MAX_SLOTS];
+	struct list_head clients;
+	unsigned int nclients;
+	unsigned int rr;
+	struct list_head node;
+	__u64 accepted, rejected, closed, overflowed, slot_deaths, inflight_resets, backend_fail;
+	__u64 user_bytes;
+};
+
+static struct kp_mux_dp *mdp;
+static struct list_head muxes = { &muxes, &muxes };
+static struct list_head dead_clients = { &dead_clients, &dead_clients };
+static __u64 mux_wake_ms;		/* earliest time mux_tick() has work */
+
+static void wake_at(__u64 t)
+{
+	if (!mux_wake_ms || t < mux_wake_ms)
+		mux_wake_ms = t;
+}
+
+__u64 mux_next_wake(void)
+{
+	return mux_wake_ms;
+}
+
+static int ev_set(struct mux_ev *e, __u32 want)
+{
+	return ep_set(e->fd, &e->ev, &e->events, want);
+}
+
+static void ev_close(struct mux_ev *e)
+{
+	if (e->fd < 0)
+		return;
+	if (e->events & EP_REGISTERED)
+		epoll_ctl(kpd.epfd, EPOLL_CTL_DEL, e->fd, NULL);
+	close(e->fd);
+	e->fd = -1;
+	e->events = 0;
+}
+
+/* ------------------------------------------------------------ configuration */
+
+struct mux_parse {
+	struct mux *m;
+	bool have_listen, have_parser;
+};
+
+static int parser_word(struct kp_parser_cfg *pc, const char *kw, const char *arg, char *err,
+		       size_t errlen)
+{
+	char perr[256];
+
+	if (kp_parser_spec_parse(arg, pc, perr, sizeof(perr))) {
+		snprintf(err, errlen, "%s '%s': %s", kw, arg, perr);
+		return -EINVAL;
+	}
+	if (pc->kind != KP_PARSER_LEN && pc->kind != KP_PARSER_LINE) {
+		snprintf(err, errlen, "%s '%s': kmux frames messages with the len and line parsers "
+			 "so far (http and bpf parsers are not in the dataplane yet)", kw, arg);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+static int mux_word(void *obj, const char *kw, const char *arg, char *err, size_t errlen)
+{
+	struct mux_parse *mp = obj;
+	struct mux *m = mp->m;
+	unsigned long v;
+	int ret;
+
+	if (!strcmp(kw, "listen")) {
+		ret = kp_uri_parse(arg, &m->listen, err, errlen);
+		if (ret)
+			return ret;
+		if (m->listen.scheme != KP_URI_TCP) {
+			snprintf(err, errlen, "a mux listens on tcp:// or tcp6://");
+			return -EPROTONOSUPPORT;
+		}
+		mp->have_listen = true;
+	} else if (!strcmp(kw, "backend")) {
+		ret = kpd_add_backend("mux", m->backends, &m->nbackends, arg, err, errlen);
+		if (!ret && m->backends[m->nbackends - 1].scheme != KP_URI_TCP) {
+			snprintf(err, errlen, "a mux's backends are tcp:// or tcp6://");
+			return -EPROTONOSUPPORT;
+		}
+		return ret;
+	} else if (!strcmp(kw, "parser")) {
+		if (parser_word(&m->kcfg.req, kw, arg, err, errlen))
+			return -EINVAL;
+		m->kcfg.resp = m->kcfg.req;
+		mp->have_parser = true;
+	} else if (!strcmp(kw, "request_parser")) {
+		return parser_word(&m->kcfg.req, kw, arg, err, errlen);
+	} else if (!strcmp(kw, "response_parser")) {
+		return parser_word(&m->kcfg.resp, kw, arg, err, errlen);
+	} else if (!strcmp(kw, "conns")) {
+		if (kpd_parse_num(kw, arg, 1, KP_MUX_MAX_SLOTS, &v, err, errlen))
+			return -EINVAL;
+		m->conns = v;
+	} else if (!strcmp(kw, "max_clients")) {
+		if (kpd_parse_num(kw, arg, 1, KP_MAX_SOCKS / 4, &v, err, errlen))
+			return -EINVAL;
+		m->max_clients = v;
+	} else {
+		snprintf(err, errlen, "unknown keyword '%s': expected listen, backend, parser, "
+			 "request_parser, response_parser, conns or max_clients", kw);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static __u32 alloc_id(void)
+{
+	bool used[KP_MAX_MUXES] = { false };
+	struct list_head *p;
+	__u32 i;
+
+	for (p = muxes.next; p != &muxes; p = p->next)
+		used[container_of(p, struct mux, node)->id] = true;
+	for (i = 0; i < KP_MAX_MUXES; i++)
+		if (!used[i])
+			return i;
+	return KP_MAX_MUXES;
+}
+
+static struct mux *mux_find(const char *name)
+{
+	struct list_head *p;
+
+	for (p = muxes.next; p != &muxes; p = p->next) {
+		struct mux *m = container_of(p, struct mux, node);
+
+		if (!strcmp(m->name, name))
+			return m;
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------ backend pool */
+
+static void slot_connect(struct mux_slot *s)
+{
+	struct mux *m = s->m;
+	const struct kp_uri *u;
+
+	s->backend = m->rr++ % m->nbackends;
+	u = &m->backends[s->backend];
+	s->e.fd = socket(u->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->e.fd < 0) {
+		s->retry_ms = now_ms() + MUX_RETRY_MS;
+		wake_at(s->retry_ms);
+		return;
+	}
+	s->conn_id = ++kpd.next_conn_id;
+	if (connect(s->e.fd, (const struct sockaddr *)&u->addr, u->addrlen) && errno != EINPROGRESS) {
+		m->backend_fail++;
+		ev_close(&s->e);
+		s->retry_ms = now_ms() + MUX_RETRY_MS;
+		wake_at(s->retry_ms);
+		return;
+	}
+	s->retry_ms = 0;
+	ev_set(&s->e, EPOLLOUT);
+}
+
+/* A message may be as large as the parser allows: strparser needs it all in the receive buffer. */
+static void size_rcvbuf(int fd, const struct kp_parser_cfg *pc)
+{
+	int want = pc->max_msg * 2 + 65536;
+
+	if (want > 1 << 20)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want));
+}
+
+static void slot_up(struct mux_slot *s)
+{
+	struct mux *m = s->m;
+	struct kp_mux_sk ms = { .mux_id = m->id, .role = KP_MUX_BACKEND, .slot = s->idx,
+				.conn_id = s->conn_id };
+	struct kp_mux_slot ks = { .state = KP_SLOT_FREE };
+	int e = 0, one = 1, ret;
+	socklen_t l = sizeof(e);
+
+	getsockopt(s->e.fd, SOL_SOCKET, SO_ERROR, &e, &l);
+	if (e) {
+		m->backend_fail++;
+		ev_close(&s->e);
+		s->retry_ms = now_ms() + MUX_RETRY_MS;
+		wake_at(s->retry_ms);
+		return;
+	}
+	setsockopt(s->e.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	size_rcvbuf(s->e.fd, &m->kcfg.resp);
+	if (kp_sock_cookie(s->e.fd, &s->cookie) ||
+	    (ret = kp_mux_sock_add(mdp, s->e.fd, s->cookie, &ms))) {
+		kp_warn("mux %s: backend connection %d cannot enter %s; retrying", m->name, s->idx,
+			KP_MAP_MUX_SOCKS);
+		ev_close(&s->e);
+		s->retry_ms = now_ms() + MUX_RETRY_MS;
+		wake_at(s->retry_ms);
+		return;
+	}
+	ks.cookie = s->cookie;
+	kp_mux_slot_set(mdp, m->id, s->idx, &ks);
+	s->up = true;
+	/* Responses never come up here; watch only for the end. */
+	ev_set(&s->e, EPOLLRDHUP);
+}
+
+static void client_free(struct mux_client *c, bool reset);
+
+/* A backend connection died: whoever had requests in flight on it is reset. */
+static void slot_down(struct mux_slot *s)
+{
+	struct mux *m = s->m;
+	struct kp_mux_slot ks = { 0 }, empty = { .state = KP_SLOT_EMPTY };
+	struct list_head *p;
+
+	kp_mux_slot_get(mdp, m->id, s->idx, &ks);
+	kp_mux_slot_set(mdp, m->id, s->idx, &empty);
+	if (s->cookie)
+		kp_mux_sock_del(mdp, s->cookie);
+	s->cookie = 0;
+	s->up = false;
+	ev_close(&s->e);
+	m->slot_deaths++;
+	if (ks.owner && ks.outstanding) {
+		for (p = m->clients.next; p != &m->clients; p = p->next) {
+			struct mux_client *c = container_of(p, struct mux_client, node);
+
+			if (c->cookie == ks.owner) {
+				kp_info("mux %s: backend connection %d closed with %u request(s) of "
+					"client %llu in flight: resetting that client", m->name, s->idx,
+					ks.outstanding, (unsigned long long)c->id);
+				m->inflight_resets++;
+				client_free(c, true);
+				break;
+			}
+		}
+	}
+	s->retry_ms = now_ms() + MUX_RETRY_MS;
+	wake_at(s->retry_ms);
+}
+
+/* ------------------------------------------------------------ clients */
+
+static void client_free(struct mux_client *c, bool reset)
+{
+	struct mux *m = c->m;
+
+	if (reset && c->e.fd >= 0) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(c->e.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	if (c->cookie)
+		kp_mux_sock_del(mdp, c->cookie);
+	ev_close(&c->e);
+	ev_close(&c->be);
+	free(c->buf[0]);
+	free(c->buf[1]);
+	c->buf[0] = c->buf[1] = NULL;
+	list_del_init(&c->node);
+	m->nclients--;
+	m->closed++;
+	/* Events of this batch may still point at it. */
+	c->dead = true;
+	list_add_tail(&c->node, &dead_clients);
+	wake_at(now_ms());
+}
+
+/* Requests of @c the kernel sent to its slot and that are not answered yet. */
+static __u32 in_flight(struct mux_client *c)
+{
+	struct kp_mux_sk ms;
+	struct kp_mux_slot ks;
+
+	if (kp_mux_sk_get(mdp, c->cookie, &ms) || !ms.slot ||
+	    kp_mux_slot_get(mdp, c->m->id, ms.slot - 1, &ks) || ks.owner != c->cookie)
+		return 0;
+	return ks.outstanding;
+}
+
+/*
+ * Has @c (after its FIN) bytes the parser has not turned into messages yet?
+ * A request that came with the FIN may still be on its way to a slot; give
+ * it until settle_ms. An incomplete message at the end is never answered.
+ */
+static bool unparsed(struct mux_client *c, __u64 now)
+{
+	struct tcp_info ti;
+	socklen_t l = sizeof(ti);
+	struct kp_mux_sk ms;
+
+	if (now >= c->settle_ms || kp_mux_sk_get(mdp, c->cookie, &ms) ||
+	    getsockopt(c->e.fd, IPPROTO_TCP, TCP_INFO, &ti, &l))
+		return false;
+	/* tcpi_bytes_received counts the FIN as one byte. */
+	return ms.bytes + 1 < ti.tcpi_bytes_received;
+}
+
+static void mux_accept(struct mux *m)
+{
+	struct sockaddr_storage ca;
+	socklen_t calen;
+	int fd, n, one = 1;
+
+	for (n = 0; n < 64; n++) {
+		struct mux_client *c;
+		struct kp_mux_sk ms = { .mux_id = m->id, .role = KP_MUX_CLIENT };
+
+		calen = sizeof(ca);
+		fd = accept4(m->e.fd, (struct sockaddr *)&ca, &calen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		m->accepted++;
+		c = calloc(1, sizeof(*c));
+		if (!c || m->nclients >= m->max_clients) {
+			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			close(fd);
+			free(c);
+			m->rejected++;
+			continue;
+		}
+		c->m = m;
+		c->id = ++kpd.next_conn_id;
+		c->e.ev.type = c->be.ev.type = EV_MUX;
+		c->e.kind = MK_CLIENT;
+		c->be.kind = MK_OVERFLOW;
+		c->e.obj = c->be.obj = c;
+		c->e.fd = fd;
+		c->be.fd = -1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		size_rcvbuf(fd, &m->kcfg.req);
+		ms.conn_id = c->id;
+		list_add_tail(&c->node, &m->clients);
+		m->nclients++;
+		if (kp_sock_cookie(fd, &c->cookie) || kp_mux_sock_add(mdp, fd, c->cookie, &ms)) {
+			/* Closed before we got to it (only established sockets enter a map). */
+			c->cookie = 0;
+			client_free(c, false);
+			continue;
+		}
+		/* Passed messages (overflow) and the end both show as readable. */
+		ev_set(&c->e, EPOLLIN | EPOLLRDHUP);
+		/* Bytes that arrived before the insert: make TCP tell the parser. */
+		setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+	}
+}
+
+/* Overflow: a backend connection of the client's own, once its kernel requests are answered. */
+static void overflow_connect(struct mux_client *c)
+{
+	struct mux *m = c->m;
+	const struct kp_uri *u = &m->backends[m->rr++ % m->nbackends];
+
+	if (in_flight(c)) {
+		wake_at(now_ms() + 1);
+		return;
+	}
+	c->be.fd = socket(u->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->be.fd < 0 || (connect(c->be.fd, (const struct sockaddr *)&u->addr, u->addrlen) &&
+			     errno != EINPROGRESS)) {
+		m->backend_fail++;
+		client_free(c, true);
+		return;
+	}
+	c->connecting = true;
+	ev_set(&c->be, EPOLLOUT);
+}
+
+/* Move what one side holds to the other; read more when it is empty. 0, or -errno. */
+static int relay_dir(struct mux_client *c, int dir)
+{
+	int from = dir ? c->be.fd : c->e.fd, to = dir ? c->e.fd : c->be.fd;
+	bool *eof = dir ? &c->beof : &c->eof;
+	ssize_t n;
+
+	for (;;) {
+		while (c->off[dir] < c->len[dir]) {
+			n = send(to, c->buf[dir] + c->off[dir], c->len[dir] - c->off[dir],
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (n < 0)
+				return errno == EAGAIN ? 0 : -errno;
+			c->off[dir] += n;
+			c->m->user_bytes += n;
+		}
+		c->off[dir] = c->len[dir] = 0;
+		if (*eof)
+			return 0;
+		if (!c->buf[dir] && !(c->buf[dir] = malloc(KPD_RELAY_BUF)))
+			return -ENOMEM;
+		n = recv(from, c->buf[dir], KPD_RELAY_BUF, MSG_DONTWAIT);
+		if (n > 0) {
+			c->len[dir] = n;
+			continue;
+		}
+		if (n == 0) {
+			*eof = true;
+			return 0;
+		}
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	}
+}
+
+static void overflow_step(struct mux_client *c)
+{
+	int dir;
+
+	if (c->be.fd < 0 || c->connecting) {
+		if (c->be.fd < 0)
+			overflow_connect(c);
+		return;
+	}
+	for (dir = 0; dir < 2; dir++) {
+		if (relay_dir(c, dir)) {
+			client_free(c, true);
+			return;
+		}
+	}
+	if (c->eof && !c->len[0] && !c->fin_sent) {
+		shutdown(c->be.fd, SHUT_WR);
+		c->fin_sent = true;
+	}
+	if (c->beof && !c->len[1] && !c->bfin_sent) {
+		shutdown(c->e.fd, SHUT_WR);
+		c->bfin_sent = true;
+	}
+	if (c->fin_sent && c->bfin_sent) {
+		client_free(c, false);
+		return;
+	}
+	ev_set(&c->e, (c->eof || c->len[0] ? 0 : EPOLLIN | EPOLLRDHUP) | (c->len[1] ? EPOLLOUT : 0));
+	ev_set(&c->be, (c->beof || c->len[1] ? 0 : EPOLLIN | EPOLLRDHUP) | (c->len[0] ? EPOLLOUT : 0));
+}
+
+static void client_event(struct mux_client *c, __u32 events)
+{
+	struct kp_mux_sk ms;
+
+	if (c->overflow) {
+		overflow_step(c);
+		return;
+	}
+	if (events & EPOLLERR) {
+		client_free(c, true);
+		return;
+	}
+	if (!kp_mux_sk_get(mdp, c->cookie, &ms) && (ms.flags & KP_MUX_OVERFLOW)) {
+		c->overflow = true;
+		c->m->overflowed++;
+		ev_set(&c->e, 0);
+		overflow_step(c);
+		return;
+	}
+	if (events & (EPOLLRDHUP | EPOLLHUP)) {
+		/* The client is done sending: close once it has its responses. */
+		c->eof = true;
+		c->close_by_ms = now_ms() + MUX_DRAIN_MS;
+		c->settle_ms = now_ms() + 200;
+		ev_set(&c->e, 0);
+		wake_at(now_ms() + 1);
+	}
+}
+
+void mux_event(struct ev_src *src, __u32 events)
+{
+	struct mux_ev *e = container_of(src, struct mux_ev, ev);
+
+	if ((e->kind == MK_CLIENT || e->kind == MK_OVERFLOW) && ((struct mux_client *)e->obj)->dead)
+		return;
+	switch (e->kind) {
+	case MK_LISTEN:
+		mux_accept(e->obj);
+		break;
+	case MK_SLOT: {
+		struct mux_slot *s = e->obj;
+
+		if (!s->up)
+			slot_up(s);
+		else
+			slot_down(s);
+		break;
+	}
+	case MK_CLIENT:
+		client_event(e->obj, events);
+		break;
+	case MK_OVERFLOW: {
+		struct mux_client *c = e->obj;
+
+		if (c->connecting) {
+			int err = 0;
+			socklen_t l = sizeof(err);
+
+			getsockopt(c->be.fd, SOL_SOCKET, SO_ERROR, &err, &l);
+			if (err) {
+				c->m->backend_fail++;
+				client_free(c, true);
+				break;
+			}
+			c->connecting = false;
+		}
+		overflow_step(c);
+		break;
+	}
+	}
+}
+
+void mux_tick(void)
+{
+	struct list_head *p, *q, *nq;
+	__u64 now = now_ms();
+	int i;
+
+	while (!list_empty(&dead_clients)) {
+		struct list_head *d = dead_clients.next;
+
+		list_del_init(d);
+		free(container_of(d, struct mux_client, node));
+	}
+	if (!mux_wake_ms || now < mux_wake_ms)
+		return;
+	mux_wake_ms = 0;
+	if (list_empty(&muxes))
+		return;
+	for (p = muxes.next; p != &muxes; p = p->next) {
+		struct mux *m = container_of(p, struct mux, node);
+
+		for (i = 0; i < (int)m->conns; i++) {
+			struct mux_slot *s = &m->slots[i];
+
+			if (s->e.fd < 0 && s->retry_ms) {
+				if (s->retry_ms <= now)
+					slot_connect(s);
+				else
+					wake_at(s->retry_ms);
+			}
+		}
+		for (q = m->clients.next; q != &m->clients; q = nq) {
+			struct mux_client *c = container_of(q, struct mux_client, node);
+
+			nq = q->next;
+			if (c->overflow) {
+				if (c->be.fd < 0)
+					overflow_connect(c);
+				continue;
+			}
+			if (!c->close_by_ms)
+				continue;
+			if ((!in_flight(c) && !unparsed(c, now)) || now >= c->close_by_ms)
+				client_free(c, false);
+			else
+				wake_at(now + 1);
+		}
+	}
+}
+
+/* ------------------------------------------------------------ objects */
+
+static void mux_free(struct mux *m)
+{
+	struct kp_mux_slot empty = { .state = KP_SLOT_EMPTY };
+	int i;
+
+	while (!list_empty(&m->clients))
+		client_free(container_of(m->clients.next, struct mux_client, node), false);
+	for (i = 0; i < KP_MUX_MAX_SLOTS; i++) {
+		struct mux_slot *s = &m->slots[i];
+
+		if (s->cookie)
+			kp_mux_sock_del(mdp, s->cookie);
+		ev_close(&s->e);
+		if (i < (int)m->conns)
+			kp_mux_slot_set(mdp, m->id, i, &empty);
+	}
+	ev_close(&m->e);
+	list_del_init(&m->node);
+	for (i = 0; i < m->argc; i++)
+		free(m->argv[i]);
+	free(m);
+}
+
+int mux_add(int argc, char **argv, char *err, size_t errlen)
+{
+	struct mux *m = calloc(1, sizeof(*m));
+	struct mux_parse mp = { .m = m };
+	char perr[256];
+	int i, ret;
+
+	if (!m)
+		return -ENOMEM;
+	m->conns = MUX_CONNS_DEFAULT;
+	m->max_clients = KPD_MAX_CONNS_DEFAULT;
+	LIST_INIT(&m->clients);
+	LIST_INIT(&m->node);
+	ret = kpd_parse_words("mux", argc, argv, m->name, mux_word, &mp, err, errlen);
+	if (!ret && (!mp.have_listen || !m->nbackends || !mp.have_parser)) {
+		snprintf(err, errlen, "mux '%s' needs 'listen URI', 'parser SPEC' and at least one "
+			 "'backend URI'", m->name);
+		ret = -EINVAL;
+	}
+	if (!ret && (kp_parser_cfg_check(&m->kcfg.req, perr, sizeof(perr)) ||
+		     kp_parser_cfg_check(&m->kcfg.resp, perr, sizeof(perr)))) {
+		snprintf(err, errlen, "mux '%s': %s", m->name, perr);
+		ret = -EINVAL;
+	}
+	if (!ret && mux_find(m->name)) {
+		snprintf(err, errlen, "mux '%s' exists already: delete it first", m->name);
+		ret = -EEXIST;
+	}
+	if (!ret && (m->id = alloc_id()) >= KP_MAX_MUXES) {
+		snprintf(err, errlen, "too many muxes (at most %d)", KP_MAX_MUXES);
+		ret = -ENOSPC;
+	}
+	if (!ret && !mdp && !(mdp = kp_mux_open(kpd.pin_dir))) {
+		snprintf(err, errlen, "kmux could not be loaded on this kernel (the log says why)");
+		ret = -EOPNOTSUPP;
+	}
+	if (ret) {
+		free(m);
+		return ret;
+	}
+	m->kcfg.nslots = m->conns;
+	for (i = 0; i < argc && i < KPD_SVC_MAX_ARGS; i++)
+		m->argv[m->argc++] = strdup(argv[i]);
+	m->e.ev.type = EV_MUX;
+	m->e.kind = MK_LISTEN;
+	m->e.obj = m;
+	m->e.fd = kpd_listen_on(&m->listen, err, errlen);
+	if (m->e.fd < 0) {
+		ret = m->e.fd;
+		m->e.fd = -1;
+		mux_free(m);
+		return ret;
+	}
+	for (i = 0; i < KP_MUX_MAX_SLOTS; i++) {
+		struct mux_slot *s = &m->slots[i];
+
+		s->e.ev.type = EV_MUX;
+		s->e.kind = MK_SLOT;
+		s->e.obj = s;
+		s->e.fd = -1;
+		s->m = m;
+		s->idx = i;
+	}
+	kp_mux_stats_reset(mdp, m->id);
+	kp_mux_cfg_set(mdp, m->id, &m->kcfg);
+	list_add_tail(&m->node, &muxes);
+	for (i = 0; i < (int)m->conns; i++)
+		slot_connect(&m->slots[i]);
+	ev_set(&m->e, EPOLLIN);
+	kp_info("mux %s: listening, %u backend connections", m->name, m->conns);
+	return 0;
+}
+
+int mux_del(const char *name, char *err, size_t errlen)
+{
+	struct mux *m = mux_find(name);
+
+	if (!m) {
+		snprintf(err, errlen, "no mux named '%s' ('kproxyctl mux show' lists them)", name);
+		return -ENOENT;
+	}
+	kp_info("mux %s: deleted (%u clients closed)", m->name, m->nclients);
+	mux_free(m);
+	return 0;
+}
+
+void muxes_shutdown(void)
+{
+	while (!list_empty(&muxes))
+		mux_free(container_of(muxes.next, struct mux, node));
+	mux_wake_ms = 0;
+	mux_tick();	/* frees the dead clients */
+	kp_mux_close(mdp);
+	mdp = NULL;
+}
+
+json_object *muxes_json(const char *name, char *err, size_t errlen)
+{
+	json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	struct list_head *p;
+	char buf[128];
+	int i;
+
+	if (name && !mux_find(name)) {
+		snprintf(err, errlen, "no mux named '%s'", name);
+		json_object_put(o);
+		json_object_put(arr);
+		return NULL;
+	}
+	for (p = muxes.next; p != &muxes; p = p->next) {
+		struct mux *m = container_of(p, struct mux, node);
+		json_object *mo = json_object_new_object(), *words = json_object_new_array();
+		json_object *k = json_object_new_object(), *u = json_object_new_object();
+		struct kp_mux_stats st = { 0 };
+		int up = 0;
+
+		if (name && strcmp(name, m->name))
+			continue;
+		for (i = 0; i < m->argc; i++)
+			json_object_array_add(words, json_object_new_string(m->argv[i]));
+		for (i = 0; i < (int)m->conns; i++)
+			up += m->slots[i].up;
+		json_object_object_add(mo, "name", json_object_new_string(m->name));
+		json_object_object_add(mo, "id", json_object_new_int(m->id));
+		json_object_object_add(mo, "words", words);
+		json_object_object_add(mo, "request_parser", json_object_new_string(
+			kp_parser_spec_format(&m->kcfg.req, buf, sizeof(buf))));
+		json_object_object_add(mo, "response_parser", json_object_new_string(
+			kp_parser_spec_format(&m->kcfg.resp, buf, sizeof(buf))));
+		json_object_object_add(mo, "conns", json_object_new_int(m->conns));
+		json_object_object_add(mo, "conns_up", json_object_new_int(up));
+		json_object_object_add(mo, "clients", json_object_new_int(m->nclients));
+		kp_mux_stats_get(mdp, m->id, &st);
+#define ST(f) json_object_object_add(k, #f, json_object_new_int64(st.f))
+		ST(req_msgs); ST(req_bytes); ST(resp_msgs); ST(resp_bytes); ST(overflow_msgs);
+		ST(parse_errors); ST(orphans); ST(redir_fail);
+#undef ST
+#define US(f) json_object_object_add(u, #f, json_object_new_int64(m->f))
+		US(accepted); US(rejected); US(closed); US(overflowed); US(slot_deaths);
+		US(inflight_resets); US(backend_fail); US(user_bytes);
+#undef US
+		json_object_object_add(mo, "kernel", k);
+		json_object_object_add(mo, "daemon", u);
+		json_object_array_add(arr, mo);
+	}
+	json_object_object_add(o, "muxes", arr);
+	return o;
+}
