@@ -255,7 +255,13 @@ rs_get=$!
 "${CURL[@]}" --limit-rate 8M --data-binary "@$KP_TMP/www/big" -H 'Content-Type: application/octet-stream' \
 	"https://web.test:8443/up" >"$KP_TMP/rs_up.out" 2>"$KP_TMP/rs_up.err" &
 rs_up=$!
-kp_sleep 2
+# Both past their handshakes (handshakes in progress do not survive a restart).
+spliced() {
+	[ "$(kpctl -j conn show web | "$KP_PYTHON" -c 'import json,sys
+print(sum(c["path"] == "splice" and c["bytes_to_backend"] + c["bytes_to_client"] > 0
+          for c in json.load(sys.stdin)["conns"]))')" -ge 2 ]
+}
+wait_for 60 spliced || t_fail tls_restart_setup "$(kpctl conn show web)"
 kill -USR2 "$KP_DAEMON_PID"
 new_ready() { sed -n '/took over from the previous kproxyd/,$p' "$KP_TMP/kproxyd.log" | grep -q "ready: control socket"; }
 wait_for 30 new_ready && t_pass tls_restarted || t_fail tls_restarted "$(tail -5 "$KP_TMP/kproxyd.log")"
