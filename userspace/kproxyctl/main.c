@@ -410,10 +410,10 @@ static void muxes_text(json_object *ans)
 		return;
 	for (i = 0; i < json_object_array_length(arr); i++) {
 		m = json_object_array_get_idx(arr, i);
-		printf("%s: requests %s  responses %s  backend connections %lld of %lld up  "
-		       "clients %lld\n", jstr(m, "name"), jstr(m, "request_parser"),
+		printf("%s: requests %s  responses %s  backend connections %lld of %lld up, %lld "
+		       "owned  clients %lld\n", jstr(m, "name"), jstr(m, "request_parser"),
 		       jstr(m, "response_parser"), jint(m, "conns_up"), jint(m, "conns"),
-		       jint(m, "clients"));
+		       jint(m, "conns_owned"), jint(m, "clients"));
 		if (json_object_object_get_ex(m, "kernel", &k))
 			printf("\tkernel: %lld requests %lld bytes, %lld responses %lld bytes; overflow "
 			       "%lld msgs, parse errors %lld, orphans %lld\n", jint(k, "req_msgs"),

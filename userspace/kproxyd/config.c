@@ -367,14 +367,17 @@ int config_load(const char *path, struct proxy_cfg **cfgs, int *n, struct conf_o
 			words[nw++] = p;
 		if (!nw)
 			continue;
-		if (!strcmp(words[0], "service") || !strcmp(words[0], "accel")) {
-			bool svc = words[0][0] == 's';
+		if (!strcmp(words[0], "service") || !strcmp(words[0], "accel") ||
+		    !strcmp(words[0], "mux")) {
+			bool svc = words[0][0] == 's', mux = words[0][0] == 'm';
 
 			/* Checked now, so that a bad line keeps the running configuration. */
 			if (svc) {
 				struct svc_cfg sc;
 
 				ret = svc_cfg_parse(nw - 1, words + 1, &sc, perr, sizeof(perr));
+			} else if (mux) {
+				ret = mux_check(nw - 1, words + 1, perr, sizeof(perr));
 			} else {
 				ret = accel_check(nw - 1, words + 1, perr, sizeof(perr));
 			}
@@ -382,8 +385,8 @@ int config_load(const char *path, struct proxy_cfg **cfgs, int *n, struct conf_o
 				snprintf(err, errlen, "%s:%d: %s", path, lineno, perr);
 				break;
 			}
-			ret = conf_obj_add(objs, nobj, svc ? CONF_SERVICE : CONF_ACCEL, nw - 1,
-					   words + 1);
+			ret = conf_obj_add(objs, nobj, svc ? CONF_SERVICE : mux ? CONF_MUX : CONF_ACCEL,
+					   nw - 1, words + 1);
 			if (ret) {
 				snprintf(err, errlen, "%s:%d: statement too long", path, lineno);
 				break;
@@ -392,7 +395,7 @@ int config_load(const char *path, struct proxy_cfg **cfgs, int *n, struct conf_o
 		}
 		if (strcmp(words[0], "proxy")) {
 			snprintf(err, errlen, "%s:%d: unknown statement '%s' (expected 'proxy', "
-				 "'service' or 'accel')", path, lineno, words[0]);
+				 "'service', 'accel' or 'mux')", path, lineno, words[0]);
 			ret = -EINVAL;
 			break;
 		}

@@ -188,6 +188,7 @@ int handover_exec(char **argv)
 	}
 	json_object_object_add(root, "proxies", pxs);
 	json_object_object_add(root, "services", services_handover_json());
+	json_object_object_add(root, "muxes", muxes_handover_json());
 	json_object_object_add(root, "accels", accels_handover_json());
 	json_object_object_add(root, "next_conn_id", json_object_new_uint64(kpd.next_conn_id));
 	txt = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
@@ -379,6 +380,7 @@ int handover_restore(void)
 	/* Services after proxies: 'via PROXY' needs its proxy. Their hooks stayed attached. */
 	restore_words(root, "services", service_add);
 	restore_words(root, "accels", accel_add);
+	restore_words(root, "muxes", mux_add_id);
 	json_object_put(root);
 	kp_info("restart: took over from the previous kproxyd");
 	return 1;

@@ -216,9 +216,9 @@ int kpd_parse_words(const char *what, int argc, char **argv, char *name,
 		    void *obj, char *err, size_t errlen);
 int kpd_add_backend(const char *what, struct kp_uri *arr, int *n, const char *arg, char *err,
 		    size_t errlen);
-enum { CONF_SERVICE = 1, CONF_ACCEL };
+enum { CONF_SERVICE = 1, CONF_ACCEL, CONF_MUX };
 struct conf_obj {
-	int kind;			/* CONF_SERVICE or CONF_ACCEL */
+	int kind;			/* CONF_SERVICE, CONF_ACCEL or CONF_MUX */
 	int argc;
 	char *argv[KPD_SVC_MAX_ARGS];	/* NAME and the rest, pointing into buf */
 	char buf[4096];
@@ -248,6 +248,8 @@ json_object *accels_json(const char *name, char *err, size_t errlen);
 json_object *accels_handover_json(void);
 const char *accel_cgroup(__u32 id);
 const char *accel_name(__u32 id);
+bool same_words(char *const *a, int na, char *const *b, int nb);
+const struct conf_obj *conf_find(const struct conf_obj *objs, int n, int kind, const char *name);
 /* sockets.c */
 json_object *sockets_json(char *err, size_t errlen);
 struct list_head *kpd_services(void);
@@ -275,6 +277,10 @@ json_object *conn_json(struct conn *c);
 
 /* mux.c */
 int mux_add(int argc, char **argv, char *err, size_t errlen);
+int mux_add_id(int argc, char **argv, int want_id, char *err, size_t errlen);
+int mux_check(int argc, char **argv, char *err, size_t errlen);
+void muxes_apply(const struct conf_obj *objs, int n, bool reload);
+json_object *muxes_handover_json(void);
 int mux_del(const char *name, char *err, size_t errlen);
 json_object *muxes_json(const char *name, char *err, size_t errlen);
 void mux_event(struct ev_src *src, __u32 events);

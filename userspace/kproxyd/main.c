@@ -155,6 +155,7 @@ static int load_config(bool reload)
 	}
 	/* After the proxies: a service may go 'via' one of them. */
 	services_apply(objs, nobj, reload);
+	muxes_apply(objs, nobj, reload);
 	free(cfgs);
 	free(objs);
 	return ret;

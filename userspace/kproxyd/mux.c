@@ -198,7 +198,8 @@ static int mux_word(void *obj, const char *kw, const char *arg, char *err, size_
 	return 0;
 }
 
-static __u32 alloc_id(void)
+/* A free mux id: @want if it is free (a restart keeps ids), else the lowest. */
+static __u32 alloc_id(int want)
 {
 	bool used[KP_MAX_MUXES] = { false };
 	struct list_head *p;
@@ -206,6 +207,8 @@ static __u32 alloc_id(void)
 
 	for (p = muxes.next; p != &muxes; p = p->next)
 		used[container_of(p, struct mux, node)->id] = true;
+	if (want >= 0 && want < KP_MAX_MUXES && !used[want])
+		return want;
 	for (i = 0; i < KP_MAX_MUXES; i++)
 		if (!used[i])
 			return i;
@@ -671,15 +674,13 @@ static void mux_free(struct mux *m)
 	free(m);
 }
 
-int mux_add(int argc, char **argv, char *err, size_t errlen)
+/* The words of a mux statement into @m (zeroed). */
+static int mux_parse(struct mux *m, int argc, char **argv, char *err, size_t errlen)
 {
-	struct mux *m = calloc(1, sizeof(*m));
 	struct mux_parse mp = { .m = m };
 	char perr[256];
-	int i, ret;
+	int ret;
 
-	if (!m)
-		return -ENOMEM;
 	m->conns = MUX_CONNS_DEFAULT;
 	m->max_clients = KPD_MAX_CONNS_DEFAULT;
 	LIST_INIT(&m->clients);
@@ -695,11 +696,40 @@ int mux_add(int argc, char **argv, char *err, size_t errlen)
 		snprintf(err, errlen, "mux '%s': %s", m->name, perr);
 		ret = -EINVAL;
 	}
+	return ret;
+}
+
+int mux_check(int argc, char **argv, char *err, size_t errlen)
+{
+	struct mux *m = calloc(1, sizeof(*m));
+	int ret;
+
+	if (!m)
+		return -ENOMEM;
+	ret = mux_parse(m, argc, argv, err, errlen);
+	free(m);
+	return ret;
+}
+
+int mux_add(int argc, char **argv, char *err, size_t errlen)
+{
+	return mux_add_id(argc, argv, -1, err, errlen);
+}
+
+/* @want_id: the id it had before a restart (-1: any free one). */
+int mux_add_id(int argc, char **argv, int want_id, char *err, size_t errlen)
+{
+	struct mux *m = calloc(1, sizeof(*m));
+	int i, ret;
+
+	if (!m)
+		return -ENOMEM;
+	ret = mux_parse(m, argc, argv, err, errlen);
 	if (!ret && mux_find(m->name)) {
 		snprintf(err, errlen, "mux '%s' exists already: delete it first", m->name);
 		ret = -EEXIST;
 	}
-	if (!ret && (m->id = alloc_id()) >= KP_MAX_MUXES) {
+	if (!ret && (m->id = alloc_id(want_id)) >= KP_MAX_MUXES) {
 		snprintf(err, errlen, "too many muxes (at most %d)", KP_MAX_MUXES);
 		ret = -ENOSPC;
 	}
@@ -757,6 +787,55 @@ int mux_del(const char *name, char *err, size_t errlen)
 	return 0;
 }
 
+/* Reload: keep what is unchanged, replace what changed, remove what is gone. */
+void muxes_apply(const struct conf_obj *objs, int n, bool reload)
+{
+	struct list_head *p, *nx;
+	char err[512];
+	int i;
+
+	if (reload) {
+		for (p = muxes.next; p != &muxes; p = nx) {
+			struct mux *m = container_of(p, struct mux, node);
+			const struct conf_obj *o = conf_find(objs, n, CONF_MUX, m->name);
+
+			nx = p->next;
+			if (!o || !same_words(o->argv, o->argc, m->argv, m->argc))
+				mux_del(m->name, err, sizeof(err));
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (objs[i].kind != CONF_MUX || mux_find(objs[i].argv[0]))
+			continue;
+		if (mux_add(objs[i].argc, (char **)objs[i].argv, err, sizeof(err)))
+			kp_warn("mux %s: %s", objs[i].argv[0], err);
+	}
+}
+
+/*
+ * For a restarted kproxyd: each mux as the words that made it. Its sockets
+ * do not go over (the new kproxyd listens and connects again): a restart
+ * closes the connections of muxes.
+ */
+json_object *muxes_handover_json(void)
+{
+	json_object *arr = json_object_new_array();
+	struct list_head *p;
+	int i;
+
+	for (p = muxes.next; p != &muxes; p = p->next) {
+		struct mux *m = container_of(p, struct mux, node);
+		json_object *o = json_object_new_object(), *a = json_object_new_array();
+
+		for (i = 0; i < m->argc; i++)
+			json_object_array_add(a, json_object_new_string(m->argv[i]));
+		json_object_object_add(o, "argv", a);
+		json_object_object_add(o, "id", json_object_new_int(m->id));
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
 void muxes_shutdown(void)
 {
 	while (!list_empty(&muxes))
@@ -785,14 +864,19 @@ json_object *muxes_json(const char *name, char *err, size_t errlen)
 		json_object *mo = json_object_new_object(), *words = json_object_new_array();
 		json_object *k = json_object_new_object(), *u = json_object_new_object();
 		struct kp_mux_stats st = { 0 };
-		int up = 0;
+		int up = 0, owned = 0;
 
 		if (name && strcmp(name, m->name))
 			continue;
 		for (i = 0; i < m->argc; i++)
 			json_object_array_add(words, json_object_new_string(m->argv[i]));
-		for (i = 0; i < (int)m->conns; i++)
+		for (i = 0; i < (int)m->conns; i++) {
+			struct kp_mux_slot ks;
+
 			up += m->slots[i].up;
+			if (!kp_mux_slot_get(mdp, m->id, i, &ks))
+				owned += ks.state == KP_SLOT_OWNED;
+		}
 		json_object_object_add(mo, "name", json_object_new_string(m->name));
 		json_object_object_add(mo, "id", json_object_new_int(m->id));
 		json_object_object_add(mo, "words", words);
@@ -802,6 +886,7 @@ json_object *muxes_json(const char *name, char *err, size_t errlen)
 			kp_parser_spec_format(&m->kcfg.resp, buf, sizeof(buf))));
 		json_object_object_add(mo, "conns", json_object_new_int(m->conns));
 		json_object_object_add(mo, "conns_up", json_object_new_int(up));
+		json_object_object_add(mo, "conns_owned", json_object_new_int(owned));
 		json_object_object_add(mo, "clients", json_object_new_int(m->nclients));
 		kp_mux_stats_get(mdp, m->id, &st);
 #define ST(f) json_object_object_add(k, #f, json_object_new_int64(st.f))

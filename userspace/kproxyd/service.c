@@ -908,7 +908,7 @@ int accel_check(int argc, char **argv, char *err, size_t errlen)
 	return ret;
 }
 
-static bool same_words(char *const *a, int na, char *const *b, int nb)
+bool same_words(char *const *a, int na, char *const *b, int nb)
 {
 	int i;
 
@@ -920,8 +920,7 @@ static bool same_words(char *const *a, int na, char *const *b, int nb)
 	return true;
 }
 
-static const struct conf_obj *conf_find(const struct conf_obj *objs, int n, int kind,
-					 const char *name)
+const struct conf_obj *conf_find(const struct conf_obj *objs, int n, int kind, const char *name)
 {
 	int i;
 
@@ -959,6 +958,8 @@ void services_apply(const struct conf_obj *objs, int n, bool reload)
 		const struct conf_obj *o = &objs[i];
 		int ret;
 
+		if (o->kind == CONF_MUX)
+			continue;	/* muxes_apply() */
 		if (o->kind == CONF_SERVICE) {
 			if (service_find(o->argv[0]))
 				continue;
