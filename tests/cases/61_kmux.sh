@@ -85,6 +85,16 @@ wait $during && t_pass others_unaffected || t_fail others_unaffected "$(cat "$KP
 n=$(mstat rpc kernel parse_errors)
 [ "$n" -ge 2 ] && t_pass parse_errors_counted || t_fail parse_errors_counted "parse_errors $n"
 
+# The whole-message API for local processes (msg.h) and 'kproxyctl mux call'.
+t_check msg_api_pipelined "$KP_BUILD/tests/msgclient" "$KP_TMP/ctl.sock" rpc 20 5 300 70000 1048576
+printf '\000\000\000\016hello kmux' > "$KP_TMP/one.msg"
+got=$(kpctl mux call rpc "$KP_TMP/one.msg" | od -An -c | tr -s ' ')
+want=$(od -An -c < "$KP_TMP/one.msg" | tr -s ' ')
+[ "$got" = "$want" ] && t_pass mux_call || t_fail mux_call "got '$got' want '$want'"
+printf '\000\000\000\077short' > "$KP_TMP/bad.msg"
+out=$(kpctl mux call rpc "$KP_TMP/bad.msg" 2>&1) && t_fail mux_call_partial "accepted: $out" ||
+	{ [[ $out == *"not exactly one message"* ]] && t_pass mux_call_partial || t_fail mux_call_partial "$out"; }
+
 t_check mux_del kpctl mux del text
 t_check mux_del_rpc kpctl mux del rpc
 

@@ -23,6 +23,8 @@
 #include "kproxy.h"
 #include "libkproxy.h"
 #include "uri.h"
+#include "ctlc.h"
+#include "msg.h"
 
 /* Exit codes scripts can use. */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_NODAEMON = 3, EXIT_PERM = 4 };
@@ -78,67 +80,13 @@ static int usage_err(const char *msg)
 /* Send argv to kproxyd, return its JSON answer or NULL (message printed, *code set). */
 static json_object *request(int argc, char **argv, int *code)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	json_object *req = json_object_new_object(), *arr = json_object_new_array(), *ans, *err;
-	const char *txt;
-	char *buf = NULL;
-	size_t got = 0, cap = 0;
-	ssize_t n;
-	int fd, i;
+	json_object *ans;
+	char err[1024];
+	int ret = kp_ctl_call(ctl_path, argc, argv, &ans, err, sizeof(err));
 
-	for (i = 0; i < argc; i++)
-		json_object_array_add(arr, json_object_new_string(argv[i]));
-	json_object_object_add(req, "argv", arr);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ctl_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		if (errno == EACCES)
-			*code = fail(EXIT_PERM, "cannot reach kproxyd at %s: permission denied; "
-				     "the control socket is for root", ctl_path);
-		else
-			*code = fail(EXIT_NODAEMON, "cannot reach kproxyd at %s: %s; is kproxyd "
-				     "running? (start it with 'kproxyd', or give its socket with -s)",
-				     ctl_path, strerror(errno));
-		json_object_put(req);
-		if (fd >= 0)
-			close(fd);
-		return NULL;
-	}
-	txt = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-	if (send(fd, txt, strlen(txt), MSG_NOSIGNAL) < 0 || send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
-		*code = fail(EXIT_NODAEMON, "kproxyd closed the control socket: %s", strerror(errno));
-		close(fd);
-		json_object_put(req);
-		return NULL;
-	}
-	json_object_put(req);
-	for (;;) {
-		if (got + 4096 > cap) {
-			cap = cap ? cap * 2 : 65536;
-			buf = realloc(buf, cap + 1);
-			if (!buf) {
-				close(fd);
-				*code = fail(EXIT_FAIL, "out of memory");
-				return NULL;
-			}
-		}
-		n = recv(fd, buf + got, cap - got, 0);
-		if (n <= 0)
-			break;
-		got += n;
-	}
-	close(fd);
-	buf[got] = '\0';
-	ans = json_tokener_parse(buf);
-	free(buf);
-	if (!ans) {
-		*code = fail(EXIT_FAIL, "kproxyd sent no answer (it may have stopped)");
-		return NULL;
-	}
-	if (json_object_object_get_ex(ans, "error", &err)) {
-		*code = fail(strstr(json_object_get_string(err), "root only") ? EXIT_PERM : EXIT_FAIL,
-			     "%s", json_object_get_string(err));
-		json_object_put(ans);
+	if (ret) {
+		*code = fail(ret == -EACCES ? EXIT_PERM : ret == -EINVAL || ret == -EPROTO ?
+			     EXIT_FAIL : EXIT_NODAEMON, "%s", err);
 		return NULL;
 	}
 	*code = EXIT_OK;
@@ -652,6 +600,7 @@ static int do_help(int argc, char **argv)
 	       "                 [request_parser SPEC] [response_parser SPEC] [conns M] [max_clients N]\n"
 	       "       kproxyctl mux del NAME\n"
 	       "       kproxyctl mux show [NAME]\n"
+	       "       kproxyctl mux call NAME [FILE]   (one message in, its response out)\n"
 	       "       kproxyctl sockets\n"
 	       "       kproxyctl stats [NAME]\n"
 	       "       kproxyctl conn show [NAME]\n"
@@ -714,10 +663,75 @@ static int do_service(int argc, char **argv)
 	return do_object(&o, argc, argv);
 }
 
+/*
+ * kproxyctl mux call NAME [FILE]: FILE (or standard input) as one message to
+ * the mux, and its one response to standard output, through the whole-message
+ * library (userspace/common/msg.c).
+ */
+static int do_mux_call(int argc, char **argv)
+{
+	struct kp_msg_sock *s;
+	size_t len = 0, cap = 0;
+	char err[512], *in = NULL, *out = NULL;
+	FILE *f = stdin;
+	ssize_t n;
+	int code = EXIT_FAIL;
+
+	if (argc < 1 || argc > 2)
+		return usage_err("'mux call' takes NAME and optionally FILE (default: standard input)");
+	if (argc == 2 && !(f = fopen(argv[1], "rb")))
+		return fail(EXIT_FAIL, "cannot read '%s': %s", argv[1], strerror(errno));
+	for (;;) {
+		if (len == cap) {
+			char *nb = realloc(in, cap = cap ? cap * 2 : 65536);
+
+			if (!nb) {
+				free(in);
+				return fail(EXIT_FAIL, "out of memory");
+			}
+			in = nb;
+		}
+		n = fread(in + len, 1, cap - len, f);
+		if (n <= 0)
+			break;
+		len += n;
+	}
+	if (f != stdin)
+		fclose(f);
+	s = kp_msg_attach(ctl_path, argv[0], err, sizeof(err));
+	if (!s) {
+		free(in);
+		return fail(EXIT_FAIL, "%s", err);
+	}
+	n = kp_msg_send(s, in, len);
+	if (n < 0) {
+		code = fail(EXIT_FAIL, "%s", n == -EBADMSG || n == -EMSGSIZE ?
+			    "the input is not exactly one message by the mux's request parser" :
+			    strerror(-n));
+		goto out;
+	}
+	out = malloc(KP_PARSE_MAX_MSG);
+	n = out ? kp_msg_recv(s, out, KP_PARSE_MAX_MSG) : -ENOMEM;
+	if (n <= 0) {
+		code = fail(EXIT_FAIL, "no response: %s", n ? strerror(-n) : "the mux closed the "
+			    "connection");
+		goto out;
+	}
+	fwrite(out, 1, n, stdout);
+	code = EXIT_OK;
+out:
+	kp_msg_close(s);
+	free(in);
+	free(out);
+	return code;
+}
+
 static int do_mux(int argc, char **argv)
 {
 	static const struct object o = { "mux", muxes_text };
 
+	if (argc && !strcmp(argv[0], "call"))
+		return do_mux_call(argc - 1, argv + 1);
 	return do_object(&o, argc, argv);
 }
 

@@ -879,6 +879,8 @@ json_object *muxes_json(const char *name, char *err, size_t errlen)
 		}
 		json_object_object_add(mo, "name", json_object_new_string(m->name));
 		json_object_object_add(mo, "id", json_object_new_int(m->id));
+		json_object_object_add(mo, "listen", json_object_new_string(kp_uri_format(
+			m->listen.scheme, (struct sockaddr *)&m->listen.addr, buf, sizeof(buf))));
 		json_object_object_add(mo, "words", words);
 		json_object_object_add(mo, "request_parser", json_object_new_string(
 			kp_parser_spec_format(&m->kcfg.req, buf, sizeof(buf))));
