@@ -37,7 +37,10 @@ done
 stats=$(kpctl -j stats v4)
 read -r rx redir passed user < <(echo "$stats" | python3 -c 'import json,sys; d=json.load(sys.stdin)["proxies"][0]; k=d["kernel"]; print(k["rx_bytes"], k["redir_bytes"], k["passed_bytes"], d["daemon"]["user_bytes"])')
 total=$(( 2 * (1 + 1000 + 65536 + 1048576 + 67108864) ))
-if [ $((redir + user)) = "$total" ] && [ "$redir" -gt $((total / 4)) ] && [ $((rx - passed)) = "$redir" ]; then
+# How much the kernel redirects depends on timing (a loaded machine passes
+# more to kproxyd), so the check is that it redirected at all and that the
+# accounting is exact, not a share.
+if [ $((redir + user)) = "$total" ] && [ "$redir" -gt 0 ] && [ $((rx - passed)) = "$redir" ]; then
 	t_pass kernel_counters
 else
 	t_fail kernel_counters "redir_bytes=$redir + user_bytes=$user != $total: $stats"
