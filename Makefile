@@ -35,7 +35,7 @@ BIN_PATHS	:= $(patsubst %,$(OUT)/%,$(BINS))
 TEST_TOOLS	:= $(patsubst tests/tools/%.c,$(OUT)/tests/%,$(wildcard tests/tools/*.c))
 BENCH_TOOLS	:= $(patsubst tests/bench/%.c,$(OUT)/bench/%,$(wildcard tests/bench/*.c))
 
-.PHONY: all clean vmlinux run test test-host bench bench-sidecar bench-tls deps
+.PHONY: all clean vmlinux run test test-host bench bench-sidecar bench-kmux bench-tls deps
 .DELETE_ON_ERROR:
 .SECONDARY: $(SKELS) $(BPF_OBJS)
 .SECONDEXPANSION:
@@ -130,6 +130,10 @@ bench:
 # The sidecar chain with and without local acceleration only.
 bench-sidecar: all
 	$(Q)tests/bench/sidecar.sh
+
+# kmux against AF_KCM (in a VM: this kernel has none), raw TCP and a user-space mux.
+bench-kmux: all
+	$(Q)tests/bench/kmux.sh
 
 # TLS termination (kproxy, HAProxy, nginx) in a VM: this kernel has no kTLS.
 bench-tls: all

@@ -681,13 +681,18 @@ int kp_parser_cfg_check(const struct kp_parser_cfg *cfg, char *err, size_t errle
 	line_fields = cfg->delim_len || cfg->delim[0] || cfg->delim[1] || cfg->delim[2] ||
 		      cfg->delim[3];
 	http_fields = cfg->http_responses || cfg->max_hdr;
-	if ((cfg->kind != KP_PARSER_LEN && len_fields) ||
-	    (cfg->kind != KP_PARSER_LINE && line_fields) ||
-	    (cfg->kind != KP_PARSER_HTTP && http_fields))
-		return errf(err, errlen, "%s parser: fields of other parser kinds (%s%s%s) must be 0",
-			    kind, cfg->kind != KP_PARSER_LEN && len_fields ? "len_" : "",
-			    cfg->kind != KP_PARSER_LINE && line_fields ? "delim" : "",
-			    cfg->kind != KP_PARSER_HTTP && http_fields ? "http" : "");
+	/* Zero, so that a config means one thing, and a field can later gain a meaning. */
+	if (cfg->kind != KP_PARSER_LEN && len_fields)
+		return errf(err, errlen,
+			    "%s parser: len_off, len_size, len_be and len_adj configure the len parser and must be 0",
+			    kind);
+	if (cfg->kind != KP_PARSER_LINE && line_fields)
+		return errf(err, errlen,
+			    "%s parser: delim and delim_len configure the line parser and must be 0", kind);
+	if (cfg->kind != KP_PARSER_HTTP && http_fields)
+		return errf(err, errlen,
+			    "%s parser: http_responses and max_hdr configure the http parser and must be 0",
+			    kind);
 
 	switch (cfg->kind) {
 	case KP_PARSER_LEN:
