@@ -40,7 +40,9 @@ BENCH_TOOLS	:= $(patsubst tests/bench/%.c,$(OUT)/bench/%,$(wildcard tests/bench/
 .SECONDARY: $(SKELS) $(BPF_OBJS)
 .SECONDEXPANSION:
 
-all: $(BIN_PATHS) $(BPF_OBJS) $(TEST_TOOLS) $(BENCH_TOOLS)
+EXAMPLE_OBJS	:= $(patsubst examples/parsers/%.bpf.c,$(OUT)/examples/%.bpf.o,$(wildcard examples/parsers/*.bpf.c))
+
+all: $(BIN_PATHS) $(BPF_OBJS) $(TEST_TOOLS) $(BENCH_TOOLS) $(EXAMPLE_OBJS)
 
 # vmlinux.h is committed; this regenerates it from the running kernel's BTF.
 vmlinux:
@@ -55,6 +57,11 @@ $(OUT)/%.bpf.o: bpf/%.bpf.c include/kproxy.h $(wildcard bpf/lib/*.h) vmlinux.h M
 # verifies fast only in that form.
 $(OUT)/service.bpf.o: BPF_CFLAGS += -mcpu=v3
 $(OUT)/mux.bpf.o: BPF_CFLAGS += -mcpu=v3
+
+# Users' own kmux parsers: examples/parsers, built the way a user builds one.
+$(OUT)/examples/%.bpf.o: examples/parsers/%.bpf.c include/kproxy_bpf.h vmlinux.h | $(OUT)
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(dir $@) && $(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)

@@ -68,6 +68,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } kp_mux_stats SEC(".maps");
 
+/*
+ * Users' own parsers (parser bpf:FILE): kp_mux_parse tail-calls entry
+ * mux id * 2 (requests) or mux id * 2 + 1 (responses).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, KP_MAX_MUXES * 2);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kp_mux_parsers SEC(".maps");
+
 /* Where each mux's search for a free slot starts (round robin). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -87,7 +99,8 @@ SEC("sk_skb/stream_parser")
 int kp_mux_parse(struct __sk_buff *skb)
 {
 	__u64 cookie = bpf_get_socket_cookie(skb);
-	__u32 off = kp_strp_offset(skb);
+	__u32 off = kp_msg_offset(skb);
+	struct kp_parser_cfg *pc;
 	struct kp_mux_sk *ms;
 	struct kp_mux_cfg *cfg;
 	long ret;
@@ -98,7 +111,14 @@ int kp_mux_parse(struct __sk_buff *skb)
 	cfg = bpf_map_lookup_elem(&kp_mux_cfg, &ms->mux_id);
 	if (!cfg)
 		return -EBADMSG;
-	ret = kp_parse(ms->role == KP_MUX_BACKEND ? &cfg->resp : &cfg->req, skb, off);
+	pc = ms->role == KP_MUX_BACKEND ? &cfg->resp : &cfg->req;
+	if (pc->kind == KP_PARSER_BPF) {
+		/* The user's parser answers for us; we only get here if it is missing. */
+		bpf_tail_call(skb, &kp_mux_parsers, ms->mux_id * 2 + (ms->role == KP_MUX_BACKEND));
+		ret = -EBADMSG;
+	} else {
+		ret = kp_parse(pc, skb, off);
+	}
 	if (ret < 0) {
 		struct kp_mux_stats *st = bpf_map_lookup_elem(&kp_mux_stats, &ms->mux_id);
 		struct kp_event ev = {

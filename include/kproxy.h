@@ -361,6 +361,7 @@ _Static_assert(sizeof(struct kp_parser_cfg) == 32, "kp_parser_cfg is ABI");
 #define KP_MAP_MUX_SLOTS	"kp_mux_slots"
 #define KP_MAP_MUX_CFG		"kp_mux_cfg"
 #define KP_MAP_MUX_STATS	"kp_mux_stats"
+#define KP_MAP_MUX_PARSERS	"kp_mux_parsers"	/* users' BPF parsers: PROG_ARRAY by mux id * 2 + dir */
 #define KP_MAX_MUXES		16
 #define KP_MUX_MAX_SLOTS	64	/* backend connections of one mux */
 #define KP_MUX_MAX_OUTSTANDING	64	/* requests of one client in flight on its slot */

@@ -99,6 +99,10 @@ void kp_mux_sock_del(struct kp_mux_dp *d, __u64 cookie);
 int kp_mux_sk_get(struct kp_mux_dp *d, __u64 cookie, struct kp_mux_sk *ms);
 int kp_mux_stats_get(struct kp_mux_dp *d, __u32 id, struct kp_mux_stats *out);
 int kp_mux_stats_reset(struct kp_mux_dp *d, __u32 id);
+struct bpf_object;
+struct bpf_object *kp_mux_parser_load(struct kp_mux_dp *d, __u32 id, int dir, const char *file,
+				      char *err, size_t errlen);
+void kp_mux_parser_clear(struct kp_mux_dp *d, __u32 id, int dir, struct bpf_object *obj);
 
 /* Kernel features and what each enables in kproxy. */
 enum kp_feature {

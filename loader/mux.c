@@ -128,3 +128,61 @@ int kp_mux_stats_reset(struct kp_mux_dp *d, __u32 id)
 	return kp_percpu_zero(bpf_map__fd(d->skel->maps.kp_mux_stats), id, sizeof(struct kp_mux_stats),
 			      d->ncpus);
 }
+
+/*
+ * A user's parser (parser bpf:FILE): load @file, take its one
+ * sk_skb/stream_parser program and put it where kp_mux_parse tail-calls for
+ * mux @id, direction @dir (0 requests, 1 responses). The object stays loaded
+ * until kp_mux_parser_clear(). NULL with a sentence in @err.
+ */
+struct bpf_object *kp_mux_parser_load(struct kp_mux_dp *d, __u32 id, int dir, const char *file,
+				      char *err, size_t errlen)
+{
+	struct bpf_object *obj = bpf_object__open_file(file, NULL);
+	struct bpf_program *prog, *found = NULL;
+	__u32 key = id * 2 + !!dir;
+	int fd, ret;
+
+	if (!obj) {
+		snprintf(err, errlen, "cannot open the parser object '%s': %s", file, strerror(errno));
+		return NULL;
+	}
+	bpf_object__for_each_program(prog, obj) {
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_SK_SKB) {
+			if (found) {
+				snprintf(err, errlen, "'%s' has more than one sk_skb program: a parser "
+					 "object has exactly one, in SEC(\"sk_skb/stream_parser\")", file);
+				goto fail;
+			}
+			found = prog;
+		}
+	}
+	if (!found) {
+		snprintf(err, errlen, "'%s' has no sk_skb program: a parser is a "
+			 "SEC(\"sk_skb/stream_parser\") program (include/kproxy_bpf.h)", file);
+		goto fail;
+	}
+	ret = bpf_object__load(obj);
+	if (ret) {
+		snprintf(err, errlen, "the kernel refused the parser in '%s': %s (kproxyd's log has "
+			 "the verifier's reasons)", file, strerror(-ret));
+		goto fail;
+	}
+	fd = bpf_program__fd(found);
+	if (bpf_map_update_elem(bpf_map__fd(d->skel->maps.kp_mux_parsers), &key, &fd, BPF_ANY)) {
+		snprintf(err, errlen, "cannot install the parser of '%s': %s", file, strerror(errno));
+		goto fail;
+	}
+	return obj;
+fail:
+	bpf_object__close(obj);
+	return NULL;
+}
+
+void kp_mux_parser_clear(struct kp_mux_dp *d, __u32 id, int dir, struct bpf_object *obj)
+{
+	__u32 key = id * 2 + !!dir;
+
+	bpf_map_delete_elem(bpf_map__fd(d->skel->maps.kp_mux_parsers), &key);
+	bpf_object__close(obj);
+}

@@ -21,17 +21,7 @@
 #define EMSGSIZE	90
 #endif
 
-/* Where the current message starts in @skb (a stream parser's or verdict's context). */
-static __always_inline __u32 kp_strp_offset(struct __sk_buff *skb)
-{
-	int off = 0;
-
-	bpf_probe_read_kernel(&off, sizeof(off),
-			      (void *)skb + bpf_core_field_offset(struct sk_buff, cb) +
-			      bpf_core_field_offset(struct sk_skb_cb, strp) +
-			      bpf_core_field_offset(struct strp_msg, offset));
-	return off < 0 ? 0 : off;
-}
+#include "kproxy_bpf.h"	/* kp_msg_offset(): where the current message starts */
 
 /* The current message's length, in a stream verdict of strparser mode. */
 static __always_inline __u32 kp_strp_full_len(struct __sk_buff *skb)

@@ -95,6 +95,32 @@ printf '\000\000\000\077short' > "$KP_TMP/bad.msg"
 out=$(kpctl mux call rpc "$KP_TMP/bad.msg" 2>&1) && t_fail mux_call_partial "accepted: $out" ||
 	{ [[ $out == *"not exactly one message"* ]] && t_pass mux_call_partial || t_fail mux_call_partial "$out"; }
 
+# A parser of one's own: examples/parsers/tlv.bpf.c (type, 2-byte length, value).
+t_check mux_add_bpf_parser kpctl mux add tlv listen tcp://127.0.0.1:7604 backend tcp://127.0.0.1:9601 \
+	parser "bpf:$KP_BUILD/examples/tlv.bpf.o,max=65538" conns 2
+wait_port 127.0.0.1 7604
+out=$("$KP_PYTHON" - <<'PY'
+import os, socket
+s = socket.create_connection(('127.0.0.1', 7604))
+msgs = [bytes([1]) + n.to_bytes(2, 'big') + os.urandom(n) for n in (0, 1, 100, 5000, 65535)]
+s.sendall(b''.join(msgs))
+want = b''.join(msgs); got = b''
+s.settimeout(10)
+while len(got) < len(want):
+    b = s.recv(1 << 20)
+    if not b: break
+    got += b
+print('same' if got == want else 'DIFFERENT %d of %d' % (len(got), len(want)))
+PY
+)
+[ "$out" = same ] && t_pass bpf_parser_tlv || t_fail bpf_parser_tlv "$out"
+[ "$(mstat tlv kernel req_msgs)" = 5 ] && t_pass bpf_parser_in_kernel ||
+	t_fail bpf_parser_in_kernel "req_msgs $(mstat tlv kernel req_msgs)"
+out=$(kpctl mux add bad listen tcp://127.0.0.1:7605 backend tcp://127.0.0.1:9601 \
+	parser "bpf:$KP_TMP/none.o" 2>&1) && t_fail bpf_parser_missing "accepted: $out" ||
+	{ [[ $out == *"cannot open the parser object"* ]] && t_pass bpf_parser_missing || t_fail bpf_parser_missing "$out"; }
+t_check mux_del_tlv kpctl mux del tlv
+
 t_check mux_del kpctl mux del text
 t_check mux_del_rpc kpctl mux del rpc
 

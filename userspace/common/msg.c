@@ -51,6 +51,12 @@ struct kp_msg_sock *kp_msg_attach(const char *ctl_path, const char *mux, char *e
 		goto fail;
 	}
 	s->fd = -1;
+	if (!strncmp(jstr(m, "request_parser"), "bpf:", 4) ||
+	    !strncmp(jstr(m, "response_parser"), "bpf:", 4)) {
+		snprintf(err, errlen, "mux '%s' frames its messages with a BPF parser object; this "
+			 "library frames with the built-in parsers (len, line) only", mux);
+		goto fail;
+	}
 	if (kp_parser_spec_parse(jstr(m, "request_parser"), &s->req, perr, sizeof(perr)) ||
 	    kp_parser_spec_parse(jstr(m, "response_parser"), &s->resp, perr, sizeof(perr))) {
 		snprintf(err, errlen, "mux '%s': its parser: %s", mux, perr);

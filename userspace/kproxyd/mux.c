@@ -83,6 +83,8 @@ struct mux {
 	unsigned int conns;
 	unsigned int max_clients;
 	struct kp_mux_cfg kcfg;
+	char parser_file[2][KPD_PATH_MAX];	/* parser bpf:FILE, requests and responses */
+	struct bpf_object *parser_obj[2];
 	char *argv[KPD_SVC_MAX_ARGS];	/* the words that made it */
 	int argc;
 	struct mux_slot slots[KP_MUX_MAX_SLOTS];
@@ -133,18 +135,50 @@ struct mux_parse {
 	bool have_listen, have_parser;
 };
 
-static int parser_word(struct kp_parser_cfg *pc, const char *kw, const char *arg, char *err,
-		       size_t errlen)
+/*
+ * bpf:FILE[,max=N]: a user's own parser object; the rest of the grammar is
+ * the parser twin's (kp_parser_spec_parse).
+ */
+static int bpf_parser_word(struct kp_parser_cfg *pc, char *file, const char *kw, const char *arg,
+			   char *err, size_t errlen)
+{
+	const char *path = arg + strlen("bpf:"), *comma = strchr(path, ',');
+	size_t plen = comma ? (size_t)(comma - path) : strlen(path);
+	unsigned long v = 1 << 20;
+
+	if (!plen || plen >= KPD_PATH_MAX) {
+		snprintf(err, errlen, "%s '%s': bpf:FILE[,max=N] names a BPF object file", kw, arg);
+		return -EINVAL;
+	}
+	if (comma && (strncmp(comma, ",max=", 5) ||
+		      kpd_parse_num("max", comma + 5, 1, KP_PARSE_MAX_MSG, &v, err, errlen))) {
+		if (strncmp(comma, ",max=", 5))
+			snprintf(err, errlen, "%s '%s': after the file only ',max=N' may follow", kw,
+				 arg);
+		return -EINVAL;
+	}
+	memset(pc, 0, sizeof(*pc));
+	pc->kind = KP_PARSER_BPF;
+	pc->max_msg = v;
+	memcpy(file, path, plen);
+	file[plen] = '\0';
+	return 0;
+}
+
+static int parser_word(struct kp_parser_cfg *pc, char *file, const char *kw, const char *arg,
+		       char *err, size_t errlen)
 {
 	char perr[256];
 
+	if (!strncmp(arg, "bpf:", 4))
+		return bpf_parser_word(pc, file, kw, arg, err, errlen);
 	if (kp_parser_spec_parse(arg, pc, perr, sizeof(perr))) {
 		snprintf(err, errlen, "%s '%s': %s", kw, arg, perr);
 		return -EINVAL;
 	}
 	if (pc->kind != KP_PARSER_LEN && pc->kind != KP_PARSER_LINE) {
-		snprintf(err, errlen, "%s '%s': kmux frames messages with the len and line parsers "
-			 "so far (http and bpf parsers are not in the dataplane yet)", kw, arg);
+		snprintf(err, errlen, "%s '%s': kmux frames messages with the len, line and bpf:FILE "
+			 "parsers so far (the http parser is not in the dataplane yet)", kw, arg);
 		return -EOPNOTSUPP;
 	}
 	return 0;
@@ -174,14 +208,15 @@ static int mux_word(void *obj, const char *kw, const char *arg, char *err, size_
 		}
 		return ret;
 	} else if (!strcmp(kw, "parser")) {
-		if (parser_word(&m->kcfg.req, kw, arg, err, errlen))
+		if (parser_word(&m->kcfg.req, m->parser_file[0], kw, arg, err, errlen))
 			return -EINVAL;
 		m->kcfg.resp = m->kcfg.req;
+		memcpy(m->parser_file[1], m->parser_file[0], sizeof(m->parser_file[1]));
 		mp->have_parser = true;
 	} else if (!strcmp(kw, "request_parser")) {
-		return parser_word(&m->kcfg.req, kw, arg, err, errlen);
+		return parser_word(&m->kcfg.req, m->parser_file[0], kw, arg, err, errlen);
 	} else if (!strcmp(kw, "response_parser")) {
-		return parser_word(&m->kcfg.resp, kw, arg, err, errlen);
+		return parser_word(&m->kcfg.resp, m->parser_file[1], kw, arg, err, errlen);
 	} else if (!strcmp(kw, "conns")) {
 		if (kpd_parse_num(kw, arg, 1, KP_MUX_MAX_SLOTS, &v, err, errlen))
 			return -EINVAL;
@@ -668,6 +703,9 @@ static void mux_free(struct mux *m)
 			kp_mux_slot_set(mdp, m->id, i, &empty);
 	}
 	ev_close(&m->e);
+	for (i = 0; i < 2; i++)
+		if (m->parser_obj[i])
+			kp_mux_parser_clear(mdp, m->id, i, m->parser_obj[i]);
 	list_del_init(&m->node);
 	for (i = 0; i < m->argc; i++)
 		free(m->argv[i]);
@@ -724,6 +762,17 @@ int mux_add_id(int argc, char **argv, int want_id, char *err, size_t errlen)
 
 	if (!m)
 		return -ENOMEM;
+	m->e.fd = -1;
+	for (i = 0; i < KP_MUX_MAX_SLOTS; i++) {
+		struct mux_slot *s = &m->slots[i];
+
+		s->e.ev.type = EV_MUX;
+		s->e.kind = MK_SLOT;
+		s->e.obj = s;
+		s->e.fd = -1;
+		s->m = m;
+		s->idx = i;
+	}
 	ret = mux_parse(m, argc, argv, err, errlen);
 	if (!ret && mux_find(m->name)) {
 		snprintf(err, errlen, "mux '%s' exists already: delete it first", m->name);
@@ -744,6 +793,17 @@ int mux_add_id(int argc, char **argv, int want_id, char *err, size_t errlen)
 	m->kcfg.nslots = m->conns;
 	for (i = 0; i < argc && i < KPD_SVC_MAX_ARGS; i++)
 		m->argv[m->argc++] = strdup(argv[i]);
+	for (i = 0; i < 2; i++) {
+		const struct kp_parser_cfg *pc = i ? &m->kcfg.resp : &m->kcfg.req;
+
+		if (pc->kind != KP_PARSER_BPF)
+			continue;
+		m->parser_obj[i] = kp_mux_parser_load(mdp, m->id, i, m->parser_file[i], err, errlen);
+		if (!m->parser_obj[i]) {
+			mux_free(m);
+			return -EINVAL;
+		}
+	}
 	m->e.ev.type = EV_MUX;
 	m->e.kind = MK_LISTEN;
 	m->e.obj = m;
@@ -753,16 +813,6 @@ int mux_add_id(int argc, char **argv, int want_id, char *err, size_t errlen)
 		m->e.fd = -1;
 		mux_free(m);
 		return ret;
-	}
-	for (i = 0; i < KP_MUX_MAX_SLOTS; i++) {
-		struct mux_slot *s = &m->slots[i];
-
-		s->e.ev.type = EV_MUX;
-		s->e.kind = MK_SLOT;
-		s->e.obj = s;
-		s->e.fd = -1;
-		s->m = m;
-		s->idx = i;
 	}
 	kp_mux_stats_reset(mdp, m->id);
 	kp_mux_cfg_set(mdp, m->id, &m->kcfg);
@@ -882,10 +932,18 @@ json_object *muxes_json(const char *name, char *err, size_t errlen)
 		json_object_object_add(mo, "listen", json_object_new_string(kp_uri_format(
 			m->listen.scheme, (struct sockaddr *)&m->listen.addr, buf, sizeof(buf))));
 		json_object_object_add(mo, "words", words);
-		json_object_object_add(mo, "request_parser", json_object_new_string(
-			kp_parser_spec_format(&m->kcfg.req, buf, sizeof(buf))));
-		json_object_object_add(mo, "response_parser", json_object_new_string(
-			kp_parser_spec_format(&m->kcfg.resp, buf, sizeof(buf))));
+		for (i = 0; i < 2; i++) {
+			const struct kp_parser_cfg *pc = i ? &m->kcfg.resp : &m->kcfg.req;
+			char spec[KPD_PATH_MAX + 32];
+
+			if (pc->kind == KP_PARSER_BPF)
+				snprintf(spec, sizeof(spec), "bpf:%s,max=%u", m->parser_file[i],
+					 pc->max_msg);
+			else
+				kp_parser_spec_format(pc, spec, sizeof(spec));
+			json_object_object_add(mo, i ? "response_parser" : "request_parser",
+					       json_object_new_string(spec));
+		}
 		json_object_object_add(mo, "conns", json_object_new_int(m->conns));
 		json_object_object_add(mo, "conns_up", json_object_new_int(up));
 		json_object_object_add(mo, "conns_owned", json_object_new_int(owned));
