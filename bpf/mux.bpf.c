@@ -134,10 +134,29 @@ int kp_mux_parse(struct __sk_buff *skb)
 }
 
 /*
- * The backend connection for the next request of client @cookie: the slot it
- * owns, or a free one it claims now. 0 if there is none.
+ * balance hash: the backend for this request, from an FNV-1a hash of
+ * hash_len bytes at hash_off of the message (fewer if it is shorter).
  */
-static __always_inline __u64 claim(struct kp_mux_cfg *cfg, struct kp_mux_sk *ms, __u64 cookie)
+static __always_inline int hash_backend(struct __sk_buff *skb, struct kp_mux_cfg *cfg)
+{
+	__u32 off = kp_msg_offset(skb) + cfg->hash_off, h = 2166136261u, i;
+	__u8 c;
+
+	for (i = 0; i < KP_MUX_HASH_MAX; i++) {
+		if (i >= cfg->hash_len || bpf_skb_load_bytes(skb, off + i, &c, 1))
+			break;
+		h = (h ^ c) * 16777619u;
+	}
+	return cfg->nbackends ? h % cfg->nbackends : 0;
+}
+
+/*
+ * The backend connection for the next request of client @cookie: the slot it
+ * owns, or a free one it claims now (on backend @want, if it is >= 0). 0 if
+ * there is none.
+ */
+static __always_inline __u64 claim(struct kp_mux_cfg *cfg, struct kp_mux_sk *ms, __u64 cookie,
+				   int want)
 {
 	struct kp_mux_slot *s;
 	__u32 i, n = cfg->nslots, start = 0, *rr, idx;
@@ -148,7 +167,8 @@ static __always_inline __u64 claim(struct kp_mux_cfg *cfg, struct kp_mux_sk *ms,
 		if (s) {
 			bpf_spin_lock(&s->lock);
 			if (s->state == KP_SLOT_OWNED && s->owner == cookie &&
-			    s->outstanding < KP_MUX_MAX_OUTSTANDING) {
+			    s->outstanding < KP_MUX_MAX_OUTSTANDING &&
+			    (want < 0 || s->backend == (__u32)want)) {
 				s->outstanding++;
 				be = s->cookie;
 			}
@@ -172,7 +192,7 @@ static __always_inline __u64 claim(struct kp_mux_cfg *cfg, struct kp_mux_sk *ms,
 		if (!s)
 			continue;
 		bpf_spin_lock(&s->lock);
-		if (s->state == KP_SLOT_FREE) {
+		if (s->state == KP_SLOT_FREE && (want < 0 || s->backend == (__u32)want)) {
 			s->state = KP_SLOT_OWNED;
 			s->owner = cookie;
 			s->outstanding = 1;
@@ -213,9 +233,12 @@ static __always_inline int client_msg(struct __sk_buff *skb, struct kp_mux_sk *m
 
 	if (ms->flags & KP_MUX_OVERFLOW)
 		goto overflow;
-	be = claim(cfg, ms, cookie);
-	if (!be)
+	be = claim(cfg, ms, cookie, cfg->balance == KP_MUX_BAL_HASH ? hash_backend(skb, cfg) : -1);
+	if (!be) {
+		if (st && cfg->balance == KP_MUX_BAL_HASH)
+			st->hash_busy++;
 		goto overflow;
+	}
 	if (bpf_sk_redirect_hash(skb, &kp_mux_socks, &be, 0) != SK_PASS) {
 		unclaim(ms, cookie);
 		if (st)

@@ -376,8 +376,14 @@ struct kp_mux_cfg {
 	struct kp_parser_cfg req;	/* client -> backend messages */
 	struct kp_parser_cfg resp;	/* backend -> client messages */
 	__u32 nslots;			/* slots in use, <= KP_MUX_MAX_SLOTS */
-	__u32 _pad;
+	__u32 balance;			/* KP_MUX_BAL_* */
+	__u32 nbackends;		/* backends the slots are spread over (hash) */
+	__u16 hash_off;			/* hash: the key is hash_len bytes at hash_off */
+	__u16 hash_len;			/* of each request, 1..KP_MUX_HASH_MAX */
 };
+
+enum { KP_MUX_BAL_RR = 0, KP_MUX_BAL_HASH };
+#define KP_MUX_HASH_MAX		32
 
 /* kp_mux_sk: HASH by socket cookie; kproxyd creates it, the verdict updates it. */
 struct kp_mux_sk {
@@ -402,7 +408,7 @@ struct kp_mux_slot {
 	__u64 cookie;			/* the backend connection's socket cookie */
 	__u64 owner;			/* cookie of the client that owns it, 0: free */
 	__u32 outstanding;		/* requests sent, responses not yet back */
-	__u32 _pad;
+	__u32 backend;			/* index of the backend it is connected to */
 };
 
 enum { KP_SLOT_EMPTY = 0, KP_SLOT_FREE, KP_SLOT_OWNED };
@@ -415,6 +421,7 @@ struct kp_mux_stats {
 	__u64 parse_errors;		/* streams closed by their parser */
 	__u64 orphans;			/* responses whose client was gone (dropped) */
 	__u64 redir_fail;
+	__u64 hash_busy;		/* hash: no free slot on the key's backend (overflow) */
 };
 
 #endif /* KPROXY_H */

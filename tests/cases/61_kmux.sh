@@ -85,6 +85,61 @@ wait $during && t_pass others_unaffected || t_fail others_unaffected "$(cat "$KP
 n=$(mstat rpc kernel parse_errors)
 [ "$n" -ge 2 ] && t_pass parse_errors_counted || t_fail parse_errors_counted "parse_errors $n"
 
+# balance hash: the backend by bytes of each request (hash_key OFF:LEN). Two
+# backends that say who they are in each response; a key always lands on one.
+cat > "$KP_TMP/tagged.py" <<'PY'
+import socket, sys, threading
+tag = sys.argv[2].encode()
+def serve(c):
+    buf = b''
+    while True:
+        b = c.recv(65536)
+        if not b:
+            return
+        buf += b
+        while len(buf) >= 4 and len(buf) >= int.from_bytes(buf[:4], 'big'):
+            n = int.from_bytes(buf[:4], 'big')
+            body = tag + b':' + buf[4:n]
+            c.sendall((4 + len(body)).to_bytes(4, 'big') + body)
+            buf = buf[n:]
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(('127.0.0.1', int(sys.argv[1]))); l.listen(64)
+while True:
+    c, _ = l.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+kp_bg "$KP_PYTHON" "$KP_TMP/tagged.py" 9611 A
+kp_bg "$KP_PYTHON" "$KP_TMP/tagged.py" 9612 B
+wait_port 127.0.0.1 9611; wait_port 127.0.0.1 9612
+t_check mux_add_hash kpctl mux add sharded listen tcp://127.0.0.1:7606 backend tcp://127.0.0.1:9611 \
+	backend tcp://127.0.0.1:9612 parser 'len:size=4,be,max=65536' conns 4 balance hash hash_key 4:3
+wait_port 127.0.0.1 7606; wait_for 10 up sharded
+out=$("$KP_PYTHON" - <<'PY'
+import socket
+seen = {}
+for conn in range(4):
+    s = socket.create_connection(('127.0.0.1', 7606))
+    for i in range(40):
+        key = b'k%02d' % ((i * 7 + conn) % 10)
+        body = key + b'-payload-%d' % i
+        s.sendall((4 + len(body)).to_bytes(4, 'big') + body)
+        buf = b''
+        while len(buf) < 4 or len(buf) < int.from_bytes(buf[:4], 'big'):
+            b = s.recv(65536)
+            assert b, 'closed'
+            buf += b
+        tag, _, echoed = buf[4:].partition(b':')
+        assert echoed == body, (echoed, body)
+        seen.setdefault(key, set()).add(tag)
+    s.close()
+split = [k for k, v in seen.items() if len(v) > 1]
+used = set().union(*seen.values())
+print('ok' if not split and used == {b'A', b'B'} else 'keys on two backends: %s, backends used: %s' % (split, used))
+PY
+)
+[ "$out" = ok ] && t_pass hash_key_sticks || t_fail hash_key_sticks "$out"
+t_check mux_del_sharded kpctl mux del sharded
+
 # The whole-message API for local processes (msg.h) and 'kproxyctl mux call'.
 t_check msg_api_pipelined "$KP_BUILD/tests/msgclient" "$KP_TMP/ctl.sock" rpc 20 5 300 70000 1048576
 printf '\000\000\000\016hello kmux' > "$KP_TMP/one.msg"

@@ -221,13 +221,35 @@ static int mux_word(void *obj, const char *kw, const char *arg, char *err, size_
 		if (kpd_parse_num(kw, arg, 1, KP_MUX_MAX_SLOTS, &v, err, errlen))
 			return -EINVAL;
 		m->conns = v;
+	} else if (!strcmp(kw, "balance")) {
+		if (!strcmp(arg, "rr")) {
+			m->kcfg.balance = KP_MUX_BAL_RR;
+		} else if (!strcmp(arg, "hash")) {
+			m->kcfg.balance = KP_MUX_BAL_HASH;
+		} else {
+			snprintf(err, errlen, "balance '%s': use rr (any free connection) or hash "
+				 "(the backend by a key in each request, see hash_key)", arg);
+			return -EINVAL;
+		}
+	} else if (!strcmp(kw, "hash_key")) {
+		unsigned int off, len;
+		char end;
+
+		if (sscanf(arg, "%u:%u%c", &off, &len, &end) != 2 || !len ||
+		    len > KP_MUX_HASH_MAX || off > 65535) {
+			snprintf(err, errlen, "hash_key '%s': OFFSET:LENGTH, the bytes of each request "
+				 "that choose its backend (LENGTH 1 to %d)", arg, KP_MUX_HASH_MAX);
+			return -EINVAL;
+		}
+		m->kcfg.hash_off = off;
+		m->kcfg.hash_len = len;
 	} else if (!strcmp(kw, "max_clients")) {
 		if (kpd_parse_num(kw, arg, 1, KP_MAX_SOCKS / 4, &v, err, errlen))
 			return -EINVAL;
 		m->max_clients = v;
 	} else {
 		snprintf(err, errlen, "unknown keyword '%s': expected listen, backend, parser, "
-			 "request_parser, response_parser, conns or max_clients", kw);
+			 "request_parser, response_parser, conns, balance, hash_key or max_clients", kw);
 		return -EINVAL;
 	}
 	return 0;
@@ -270,7 +292,8 @@ static void slot_connect(struct mux_slot *s)
 	struct mux *m = s->m;
 	const struct kp_uri *u;
 
-	s->backend = m->rr++ % m->nbackends;
+	/* A slot keeps its backend over reconnects: hash balancing relies on it. */
+	s->backend = s->idx % m->nbackends;
 	u = &m->backends[s->backend];
 	s->e.fd = socket(u->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->e.fd < 0) {
@@ -304,7 +327,7 @@ static void slot_up(struct mux_slot *s)
 	struct mux *m = s->m;
 	struct kp_mux_sk ms = { .mux_id = m->id, .role = KP_MUX_BACKEND, .slot = s->idx,
 				.conn_id = s->conn_id };
-	struct kp_mux_slot ks = { .state = KP_SLOT_FREE };
+	struct kp_mux_slot ks = { .state = KP_SLOT_FREE, .backend = s->backend };
 	int e = 0, one = 1, ret;
 	socklen_t l = sizeof(e);
 
@@ -729,6 +752,16 @@ static int mux_parse(struct mux *m, int argc, char **argv, char *err, size_t err
 			 "'backend URI'", m->name);
 		ret = -EINVAL;
 	}
+	if (!ret && m->kcfg.balance == KP_MUX_BAL_HASH && !m->kcfg.hash_len) {
+		snprintf(err, errlen, "mux '%s': balance hash needs 'hash_key OFFSET:LENGTH'",
+			 m->name);
+		ret = -EINVAL;
+	}
+	if (!ret && m->kcfg.balance == KP_MUX_BAL_HASH && m->conns < (unsigned int)m->nbackends) {
+		snprintf(err, errlen, "mux '%s': balance hash needs at least one connection per "
+			 "backend (conns %u, %d backends)", m->name, m->conns, m->nbackends);
+		ret = -EINVAL;
+	}
 	if (!ret && (kp_parser_cfg_check(&m->kcfg.req, perr, sizeof(perr)) ||
 		     kp_parser_cfg_check(&m->kcfg.resp, perr, sizeof(perr)))) {
 		snprintf(err, errlen, "mux '%s': %s", m->name, perr);
@@ -791,6 +824,7 @@ int mux_add_id(int argc, char **argv, int want_id, char *err, size_t errlen)
 		return ret;
 	}
 	m->kcfg.nslots = m->conns;
+	m->kcfg.nbackends = m->nbackends;
 	for (i = 0; i < argc && i < KPD_SVC_MAX_ARGS; i++)
 		m->argv[m->argc++] = strdup(argv[i]);
 	for (i = 0; i < 2; i++) {
@@ -951,7 +985,7 @@ json_object *muxes_json(const char *name, char *err, size_t errlen)
 		kp_mux_stats_get(mdp, m->id, &st);
 #define ST(f) json_object_object_add(k, #f, json_object_new_int64(st.f))
 		ST(req_msgs); ST(req_bytes); ST(resp_msgs); ST(resp_bytes); ST(overflow_msgs);
-		ST(parse_errors); ST(orphans); ST(redir_fail);
+		ST(parse_errors); ST(orphans); ST(redir_fail); ST(hash_busy);
 #undef ST
 #define US(f) json_object_object_add(u, #f, json_object_new_int64(m->f))
 		US(accepted); US(rejected); US(closed); US(overflowed); US(slot_deaths);
