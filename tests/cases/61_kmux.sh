@@ -81,6 +81,27 @@ PY
 during=$!
 [ "$(bad 7fffffff00)" = closed ] && t_pass oversized_closed || t_fail oversized_closed "not closed"
 [ "$(bad 0000000000)" = closed ] && t_pass zero_length_closed || t_fail zero_length_closed "not closed"
+# A message that never completes: strparser's timer (msg_timeout) closes that connection.
+t_check mux_add_timeout kpctl mux add slow listen tcp://127.0.0.1:7607 backend tcp://127.0.0.1:9601 \
+	parser 'len:size=4,be,max=65536' conns 1 msg_timeout 500
+wait_port 127.0.0.1 7607
+out=$("$KP_PYTHON" - <<'PY'
+import socket, time
+s = socket.create_connection(('127.0.0.1', 7607))
+s.sendall(bytes.fromhex('00000064') + b'only a part')	# says 100 bytes, sends 15
+s.settimeout(10); t0 = time.time()
+try:
+    r = 'closed' if s.recv(100) == b'' else 'answered'
+except ConnectionResetError:
+    r = 'closed'
+except socket.timeout:
+    r = 'still open'
+print(r, round(time.time() - t0, 1))
+PY
+)
+[[ $out == closed* ]] && [ "$(mstat slow daemon msg_timeouts)" = 1 ] && t_pass incomplete_message_times_out ||
+	t_fail incomplete_message_times_out "$out, msg_timeouts $(mstat slow daemon msg_timeouts)"
+t_check mux_del_slow kpctl mux del slow
 wait $during && t_pass others_unaffected || t_fail others_unaffected "$(cat "$KP_TMP/during.out")"
 n=$(mstat rpc kernel parse_errors)
 [ "$n" -ge 2 ] && t_pass parse_errors_counted || t_fail parse_errors_counted "parse_errors $n"

@@ -35,6 +35,7 @@
 #define MUX_CONNS_DEFAULT	8
 #define MUX_RETRY_MS		500	/* reconnect a dead slot after this */
 #define MUX_DRAIN_MS		30000	/* a closing client waits this long for its responses */
+#define MUX_MSG_TIMEOUT_MS	10000	/* a message must be complete this long after it began */
 
 enum mux_kind { MK_LISTEN = 1, MK_CLIENT, MK_SLOT, MK_OVERFLOW };
 
@@ -82,6 +83,7 @@ struct mux {
 	int nbackends;
 	unsigned int conns;
 	unsigned int max_clients;
+	unsigned int msg_timeout_ms;
 	struct kp_mux_cfg kcfg;
 	char parser_file[2][KPD_PATH_MAX];	/* parser bpf:FILE, requests and responses */
 	struct bpf_object *parser_obj[2];
@@ -93,6 +95,7 @@ struct mux {
 	unsigned int rr;
 	struct list_head node;
 	__u64 accepted, rejected, closed, overflowed, slot_deaths, inflight_resets, backend_fail;
+	__u64 msg_timeouts;		/* clients closed: a message did not complete in time */
 	__u64 user_bytes;
 };
 
@@ -243,13 +246,18 @@ static int mux_word(void *obj, const char *kw, const char *arg, char *err, size_
 		}
 		m->kcfg.hash_off = off;
 		m->kcfg.hash_len = len;
+	} else if (!strcmp(kw, "msg_timeout")) {
+		if (kpd_parse_num(kw, arg, 10, 3600000, &v, err, errlen))
+			return -EINVAL;
+		m->msg_timeout_ms = v;
 	} else if (!strcmp(kw, "max_clients")) {
 		if (kpd_parse_num(kw, arg, 1, KP_MAX_SOCKS / 4, &v, err, errlen))
 			return -EINVAL;
 		m->max_clients = v;
 	} else {
 		snprintf(err, errlen, "unknown keyword '%s': expected listen, backend, parser, "
-			 "request_parser, response_parser, conns, balance, hash_key or max_clients", kw);
+			 "request_parser, response_parser, conns, balance, hash_key, msg_timeout or "
+			 "max_clients", kw);
 		return -EINVAL;
 	}
 	return 0;
@@ -313,13 +321,21 @@ static void slot_connect(struct mux_slot *s)
 	ev_set(&s->e, EPOLLOUT);
 }
 
-/* A message may be as large as the parser allows: strparser needs it all in the receive buffer. */
-static void size_rcvbuf(int fd, const struct kp_parser_cfg *pc)
+/*
+ * Before a socket enters the map. A message may be as large as the parser
+ * allows: strparser needs it all in the receive buffer (it aborts with
+ * EMSGSIZE over sk_rcvbuf). And strparser times a message from its first
+ * byte with sk_rcvtimeo: one that never completes closes its connection
+ * (ETIMEDOUT) and frees what it held.
+ */
+static void strp_limits(int fd, const struct kp_parser_cfg *pc, unsigned int timeout_ms)
 {
+	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = timeout_ms % 1000 * 1000 };
 	int want = pc->max_msg * 2 + 65536;
 
 	if (want > 1 << 20)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
 static void slot_up(struct mux_slot *s)
@@ -340,7 +356,7 @@ static void slot_up(struct mux_slot *s)
 		return;
 	}
 	setsockopt(s->e.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	size_rcvbuf(s->e.fd, &m->kcfg.resp);
+	strp_limits(s->e.fd, &m->kcfg.resp, m->msg_timeout_ms);
 	if (kp_sock_cookie(s->e.fd, &s->cookie) ||
 	    (ret = kp_mux_sock_add(mdp, s->e.fd, s->cookie, &ms))) {
 		kp_warn("mux %s: backend connection %d cannot enter %s; retrying", m->name, s->idx,
@@ -483,7 +499,7 @@ static void mux_accept(struct mux *m)
 		c->e.fd = fd;
 		c->be.fd = -1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		size_rcvbuf(fd, &m->kcfg.req);
+		strp_limits(fd, &m->kcfg.req, m->msg_timeout_ms);
 		ms.conn_id = c->id;
 		list_add_tail(&c->node, &m->clients);
 		m->nclients++;
@@ -595,6 +611,12 @@ static void client_event(struct mux_client *c, __u32 events)
 		return;
 	}
 	if (events & EPOLLERR) {
+		int err = 0;
+		socklen_t l = sizeof(err);
+
+		getsockopt(c->e.fd, SOL_SOCKET, SO_ERROR, &err, &l);
+		if (err == ETIMEDOUT)
+			c->m->msg_timeouts++;
 		client_free(c, true);
 		return;
 	}
@@ -744,6 +766,7 @@ static int mux_parse(struct mux *m, int argc, char **argv, char *err, size_t err
 
 	m->conns = MUX_CONNS_DEFAULT;
 	m->max_clients = KPD_MAX_CONNS_DEFAULT;
+	m->msg_timeout_ms = MUX_MSG_TIMEOUT_MS;
 	LIST_INIT(&m->clients);
 	LIST_INIT(&m->node);
 	ret = kpd_parse_words("mux", argc, argv, m->name, mux_word, &mp, err, errlen);
@@ -989,7 +1012,7 @@ json_object *muxes_json(const char *name, char *err, size_t errlen)
 #undef ST
 #define US(f) json_object_object_add(u, #f, json_object_new_int64(m->f))
 		US(accepted); US(rejected); US(closed); US(overflowed); US(slot_deaths);
-		US(inflight_resets); US(backend_fail); US(user_bytes);
+		US(inflight_resets); US(backend_fail); US(user_bytes); US(msg_timeouts);
 #undef US
 		json_object_object_add(mo, "kernel", k);
 		json_object_object_add(mo, "daemon", u);
