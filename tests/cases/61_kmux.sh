@@ -102,6 +102,31 @@ PY
 [[ $out == closed* ]] && [ "$(mstat slow daemon msg_timeouts)" = 1 ] && t_pass incomplete_message_times_out ||
 	t_fail incomplete_message_times_out "$out, msg_timeouts $(mstat slow daemon msg_timeouts)"
 t_check mux_del_slow kpctl mux del slow
+
+# A client that leaves with a request unanswered: the slot's connection is made
+# again, so a late response cannot reach the slot's next owner, and no slot stays owned.
+kp_bg "$KP_PYTHON" -c '
+import socket, threading, time
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", 9613)); l.listen(8); held = []
+while True:
+    c, _ = l.accept(); held.append(c)	# reads nothing, answers nothing
+'
+wait_port 127.0.0.1 9613
+t_check mux_add_mute kpctl mux add mute listen tcp://127.0.0.1:7608 backend tcp://127.0.0.1:9613 \
+	parser 'len:size=4,be,max=65536' conns 1
+wait_port 127.0.0.1 7608; wait_for 10 up mute
+"$KP_PYTHON" - <<'PY'
+import socket, struct, time
+s = socket.create_connection(('127.0.0.1', 7608))
+s.sendall(bytes.fromhex('00000008') + b'lost')
+time.sleep(0.3)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+s.close()	# a reset, with the request in flight
+PY
+recycled() { [ "$(mstat mute daemon slot_recycles)" -ge 1 ] && idle mute && up mute; }
+wait_for 10 recycled && t_pass slot_recycled || t_fail slot_recycled "$(kpctl mux show mute)"
+t_check mux_del_mute kpctl mux del mute
 wait $during && t_pass others_unaffected || t_fail others_unaffected "$(cat "$KP_TMP/during.out")"
 n=$(mstat rpc kernel parse_errors)
 [ "$n" -ge 2 ] && t_pass parse_errors_counted || t_fail parse_errors_counted "parse_errors $n"

@@ -96,6 +96,7 @@ struct mux {
 	struct list_head node;
 	__u64 accepted, rejected, closed, overflowed, slot_deaths, inflight_resets, backend_fail;
 	__u64 msg_timeouts;		/* clients closed: a message did not complete in time */
+	__u64 slot_recycles;		/* slots reconnected: their client left with requests in flight */
 	__u64 user_bytes;
 };
 
@@ -410,10 +411,28 @@ static void slot_down(struct mux_slot *s)
 
 /* ------------------------------------------------------------ clients */
 
+static __u32 in_flight(struct mux_client *c);
+
 static void client_free(struct mux_client *c, bool reset)
 {
 	struct mux *m = c->m;
+	struct kp_mux_sk ms;
 
+	/*
+	 * Leaving with requests unanswered: their responses may still come on
+	 * the slot, and must not reach the slot's next owner. The slot's
+	 * connection goes (and is made again) with them.
+	 */
+	if (c->cookie && !c->overflow && in_flight(c) &&
+	    !kp_mux_sk_get(mdp, c->cookie, &ms) && ms.slot && ms.slot <= m->conns) {
+		struct mux_slot *s = &m->slots[ms.slot - 1];
+
+		list_del_init(&c->node);	/* not the owner slot_down() resets: it is going */
+		m->slot_recycles++;
+		if (s->up)
+			slot_down(s);
+		list_add_tail(&c->node, &m->clients);
+	}
 	if (reset && c->e.fd >= 0) {
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
@@ -1013,6 +1032,7 @@ json_object *muxes_json(const char *name, char *err, size_t errlen)
 #define US(f) json_object_object_add(u, #f, json_object_new_int64(m->f))
 		US(accepted); US(rejected); US(closed); US(overflowed); US(slot_deaths);
 		US(inflight_resets); US(backend_fail); US(user_bytes); US(msg_timeouts);
+		US(slot_recycles);
 #undef US
 		json_object_object_add(mo, "kernel", k);
 		json_object_object_add(mo, "daemon", u);
