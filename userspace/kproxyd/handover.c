@@ -152,7 +152,7 @@ int handover_exec(char **argv)
 #define C(f) json_object_object_add(o, #f, json_object_new_uint64(px->f))
 		C(accepted); C(rejected); C(backend_fail); C(closed); C(resets); C(fallbacks);
 		C(user_bytes); C(tls_handshakes); C(tls_failed); C(tls_resumed); C(tls_key_updates);
-		C(tls_alerts); C(spliced_bytes);
+		C(tls_alerts); C(tls_peer_gone); C(spliced_bytes);
 #undef C
 		if (px->lfd >= 0)
 			keep_fd(px->lfd);
@@ -356,7 +356,7 @@ int handover_restore(void)
 #define C(f) px->f = ju64(po, #f)
 		C(accepted); C(rejected); C(backend_fail); C(closed); C(resets); C(fallbacks);
 		C(user_bytes); C(tls_handshakes); C(tls_failed); C(tls_resumed); C(tls_key_updates);
-		C(tls_alerts); C(spliced_bytes);
+		C(tls_alerts); C(tls_peer_gone); C(spliced_bytes);
 #undef C
 		if (tls_proxy_init(px, err, sizeof(err)))
 			kp_warn("restart: %s", err);

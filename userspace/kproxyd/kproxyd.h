@@ -93,6 +93,7 @@ struct proxy {
 	/* TLS (tls.c) */
 	__u32 tls_srv_ctx, tls_cli_ctx;	/* agent contexts, 0: none */
 	__u64 tls_handshakes, tls_failed, tls_resumed, tls_key_updates, tls_alerts;
+	__u64 tls_peer_gone;		/* the peer closed during its handshake (not a failure) */
 	__u64 spliced_bytes;		/* TLS plaintext moved by splice (never in user space) */
 };
 

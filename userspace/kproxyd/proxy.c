@@ -255,7 +255,7 @@ json_object *proxy_json(struct proxy *px, bool stats)
 		US(fallbacks); US(user_bytes);
 		if (px->tls_srv_ctx || px->tls_cli_ctx) {
 			US(tls_handshakes); US(tls_failed); US(tls_resumed); US(tls_key_updates);
-			US(tls_alerts); US(spliced_bytes);
+			US(tls_alerts); US(tls_peer_gone); US(spliced_bytes);
 		}
 #undef US
 		json_object_object_add(o, "daemon", u);

@@ -306,6 +306,18 @@ void tls_agent_event(void)
 		if (!c)
 			continue;	/* aborted meanwhile */
 		idx = c->state == CONN_TLS_CONNECT;
+		if (ev.type == KP_TLS_EV_FAILED && ev.err == -ECONNRESET) {
+			/*
+			 * The peer went away (openssl s_time closes right after its
+			 * handshake): not a TLS failure, and no reason to log each.
+			 */
+			c->px->tls_peer_gone++;
+			kp_debug("proxy %s: conn %llu: the %s went away during the TLS handshake: %s",
+				 c->px->cfg.name, (unsigned long long)c->id,
+				 idx ? "backend" : "client", ev.reason);
+			conn_abort(c, true);
+			continue;
+		}
 		if (ev.type == KP_TLS_EV_FAILED) {
 			c->px->tls_failed++;
 			kp_info("proxy %s: conn %llu: TLS handshake with the %s failed: %s",

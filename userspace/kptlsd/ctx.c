@@ -196,6 +196,15 @@ static int build_priorities(struct kpt_ctx *ctx, const struct conf *c, char *err
 				 *list ? ", " : "", ktls_ciphers[i]);
 		}
 	}
+	/*
+	 * Key exchange groups, X25519 first: with the server's precedence
+	 * gnutls's own order (P-256 first) made a server answer a client that
+	 * sent only an X25519 key share (OpenSSL's default) with a
+	 * HelloRetryRequest, a round trip and a key exchange more.
+	 */
+	n += snprintf(prio + n, sizeof(prio) - n, ":-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1"
+		      ":+GROUP-SECP384R1:+GROUP-SECP521R1:+GROUP-X448:+GROUP-FFDHE2048"
+		      ":+GROUP-FFDHE3072:+GROUP-FFDHE4096");
 	/* A server follows its own order (the one given in 'ciphers'). */
 	if (c->role == KP_TLS_SERVER)
 		n += snprintf(prio + n, sizeof(prio) - n, ":%%SERVER_PRECEDENCE");
