@@ -250,18 +250,20 @@ out=$(printf 'x' | timeout 60 gnutls-cli --resume --x509cafile "$P/ca.pem" -p 84
 # ---- a restart (SIGUSR2) in the middle of a TLS download and a TLS upload:
 # the kTLS sockets and their pipes go over to the new kproxyd, no byte lost;
 # the proxies come back with their TLS contexts (a new agent).
-"${CURL[@]}" --limit-rate 8M "https://web.test:8443/big" -o "$KP_TMP/rs.out" 2>"$KP_TMP/rs.err" &
-rs_get=$!
-"${CURL[@]}" --limit-rate 8M --data-binary "@$KP_TMP/www/big" -H 'Content-Type: application/octet-stream' \
+# Slow enough (2 MB/s, about 30 s each) that both are under way at once even
+# under TCG; the upload streams the file (-T) instead of loading 64 MiB first.
+"${CURL[@]}" --limit-rate 2M -T "$KP_TMP/www/big" -X POST -H 'Content-Type: application/octet-stream' \
 	"https://web.test:8443/up" >"$KP_TMP/rs_up.out" 2>"$KP_TMP/rs_up.err" &
 rs_up=$!
+"${CURL[@]}" --limit-rate 2M "https://web.test:8443/big" -o "$KP_TMP/rs.out" 2>"$KP_TMP/rs.err" &
+rs_get=$!
 # Both past their handshakes (handshakes in progress do not survive a restart).
 spliced() {
 	[ "$(kpctl -j conn show web | "$KP_PYTHON" -c 'import json,sys
 print(sum(c["path"] == "splice" and c["bytes_to_backend"] + c["bytes_to_client"] > 0
           for c in json.load(sys.stdin)["conns"]))')" -ge 2 ]
 }
-wait_for 60 spliced || t_fail tls_restart_setup "$(kpctl conn show web)"
+wait_for 120 spliced || t_fail tls_restart_setup "$(kpctl conn show web)"
 kill -USR2 "$KP_DAEMON_PID"
 new_ready() { sed -n '/took over from the previous kproxyd/,$p' "$KP_TMP/kproxyd.log" | grep -q "ready: control socket"; }
 wait_for 30 new_ready && t_pass tls_restarted || t_fail tls_restarted "$(tail -5 "$KP_TMP/kproxyd.log")"

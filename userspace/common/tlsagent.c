@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <linux/tls.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -696,6 +697,38 @@ static int loopback_pair(int family, int fds[2])
 		return ret;
 	}
 	return 0;
+}
+
+/*
+ * Load the kernel's AEADs for kTLS now (crypto_alloc_aead() loads modules on
+ * first use): a throwaway TLS_TX of each cipher on a loopback connection.
+ * Otherwise the first connection with a cipher waits for modprobe inside its
+ * handshake deadline (seconds under emulation). Errors do not matter here.
+ */
+void kp_ktls_warm(void)
+{
+	static const struct { __u16 cipher; size_t len; } c[] = {
+		{ TLS_CIPHER_AES_GCM_128, sizeof(struct tls12_crypto_info_aes_gcm_128) },
+		{ TLS_CIPHER_AES_GCM_256, sizeof(struct tls12_crypto_info_aes_gcm_256) },
+		{ TLS_CIPHER_CHACHA20_POLY1305, sizeof(struct tls12_crypto_info_chacha20_poly1305) },
+	};
+	unsigned char info[64];
+	size_t i;
+	int fds[2];
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct tls_crypto_info *ci = (struct tls_crypto_info *)info;
+
+		if (loopback_pair(AF_INET, fds))
+			return;
+		memset(info, 0x5a, sizeof(info));
+		ci->version = TLS_1_3_VERSION;
+		ci->cipher_type = c[i].cipher;
+		if (!setsockopt(fds[1], SOL_TCP, TCP_ULP, "tls", sizeof("tls")))
+			setsockopt(fds[1], SOL_TLS, TLS_TX, info, c[i].len);
+		close(fds[0]);
+		close(fds[1]);
+	}
 }
 
 int kp_ktls_probe(char *why, size_t len)

@@ -219,6 +219,9 @@ const char *kp_tls_event_name(int type);
  */
 int kp_ktls_probe(char *why, size_t len);
 
+/** kp_ktls_warm() - load the kernel's kTLS ciphers now rather than in a handshake. */
+void kp_ktls_warm(void);
+
 /*
  * ---------------------------------------------------------------- wire
  * The protocol between the library and kptlsd, over a SOCK_SEQPACKET

@@ -89,6 +89,7 @@ static int agent_start(char *err, size_t errlen)
 		snprintf(err, errlen, "%s", why);
 		return -ENOPROTOOPT;
 	}
+	kp_ktls_warm();
 	kpd.tls_agent = kp_tls_agent_start(&o, err, errlen);
 	if (!kpd.tls_agent)
 		return errno ? -errno : -EIO;
