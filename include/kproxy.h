@@ -253,6 +253,7 @@ enum kp_event_type {
 	KP_EV_TLS_FAIL,		/* a TLS handshake failed; err holds its class (errno) */
 	KP_EV_MUX_PARSE_ERR,	/* a mux's parser closed a stream (err: EMSGSIZE, EBADMSG) */
 	KP_EV_MUX_OVERFLOW,	/* no free slot: kproxyd takes over this client */
+	KP_EV_MUX_DENY,		/* the L7 policy denied a request (err: the rule, or KP_L7_MAX_RULES) */
 	KP_EV_MAX,
 };
 
@@ -370,6 +371,8 @@ enum kp_mux_role { KP_MUX_CLIENT = 1, KP_MUX_BACKEND };
 
 /* kp_mux_sk.flags */
 #define KP_MUX_OVERFLOW		0x1	/* client: kproxyd proxies it (no slot was free) */
+#define KP_MUX_DENIED		0x2	/* client: the L7 policy denied a request (deny_at) */
+#define KP_MUX_BADREQ		0x4	/* ... because the policy could not judge it (400) */
 
 /* kp_mux_cfg: ARRAY by mux id. */
 struct kp_mux_cfg {
@@ -380,6 +383,8 @@ struct kp_mux_cfg {
 	__u32 nbackends;		/* backends the slots are spread over (hash) */
 	__u16 hash_off;			/* hash: the key is hash_len bytes at hash_off */
 	__u16 hash_len;			/* of each request, 1..KP_MUX_HASH_MAX */
+	__u32 l7_nrules;		/* L7 policy (http requests): rules in kp_mux_rules, 0: none */
+	__u32 l7_default;		/* KP_L7_ALLOW or KP_L7_DENY: no rule matched */
 };
 
 enum { KP_MUX_BAL_RR = 0, KP_MUX_BAL_HASH };
@@ -395,6 +400,11 @@ struct kp_mux_sk {
 	/* written by BPF */
 	__u64 msgs;			/* messages parsed on this socket */
 	__u64 bytes;
+	__u64 pass_at;			/* client: stream offset of the first message passed to kproxyd */
+	__u64 deny_at;			/* client: stream offset of the denied message (KP_MUX_DENIED) */
+	__u64 resp_bytes;		/* client: response bytes the kernel redirected to it */
+	__u32 deny_rule;		/* client: the rule that denied (index), or KP_L7_MAX_RULES: default */
+	__u32 _pad;
 };
 
 /* kp_mux_slots: ARRAY by mux id * KP_MUX_MAX_SLOTS + slot. */
@@ -422,6 +432,35 @@ struct kp_mux_stats {
 	__u64 orphans;			/* responses whose client was gone (dropped) */
 	__u64 redir_fail;
 	__u64 hash_busy;		/* hash: no free slot on the key's backend (overflow) */
+	__u64 l7_allowed;		/* requests the L7 policy let through */
+	__u64 l7_denied;		/* requests it denied (rule or default) */
+	__u64 l7_bad;			/* requests it could not judge (400): see docs/l7-policy.md */
+	__u64 l7_default_hits;		/* requests no rule matched */
+};
+
+/*
+ * L7 policy of a mux whose request parser is http (docs/l7-policy.md):
+ * kp_mux_rules, ARRAY by mux id * KP_L7_MAX_RULES + rule, first match
+ * wins; a rule's empty field matches anything. kp_mux_rule_hits, PERCPU
+ * ARRAY, same index: requests each rule matched.
+ */
+#define KP_MAP_MUX_RULES	"kp_mux_rules"
+#define KP_MAP_MUX_RULE_HITS	"kp_mux_rule_hits"
+#define KP_L7_MAX_RULES		32
+#define KP_L7_METHOD_MAX	16
+#define KP_L7_HOST_MAX		64	/* a host name without its port */
+#define KP_L7_PATH_MAX		128	/* a path prefix */
+
+enum { KP_L7_ALLOW = 0, KP_L7_DENY = 1 };
+
+struct kp_l7_rule {
+	__u8 action;			/* KP_L7_ALLOW or KP_L7_DENY */
+	__u8 method_len;		/* 0: any method */
+	__u8 host_len;			/* 0: any host */
+	__u8 path_len;			/* 0: any path */
+	__u8 method[KP_L7_METHOD_MAX];	/* exact, case-sensitive; zero-padded */
+	__u8 host[KP_L7_HOST_MAX];	/* exact, lower case, no port, no final dot; zero-padded */
+	__u8 path[KP_L7_PATH_MAX];	/* a prefix of the raw request target; zero-padded */
 };
 
 #endif /* KPROXY_H */

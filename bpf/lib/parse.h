@@ -127,6 +127,8 @@ static __always_inline long kp_parse_line(const struct kp_parser_cfg *pc, struct
 	return avail >= limit ? -EMSGSIZE : 0;
 }
 
+#include "http.h"
+
 /* One message's length from @off in @skb, by @pc: the contract of kproxy.h. */
 static __always_inline long kp_parse(const struct kp_parser_cfg *pc, struct __sk_buff *skb,
 				     __u32 off)
@@ -136,6 +138,8 @@ static __always_inline long kp_parse(const struct kp_parser_cfg *pc, struct __sk
 		return kp_parse_len(pc, skb, off);
 	case KP_PARSER_LINE:
 		return kp_parse_line(pc, skb, off);
+	case KP_PARSER_HTTP:
+		return kp_parse_http(pc, skb, off);
 	default:
 		return -EBADMSG;
 	}

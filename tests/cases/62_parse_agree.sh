@@ -1,10 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-# timeout: 300
+# timeout: 600
 # The BPF parsers of kmux and their user-space twin (the one the fuzzer
 # fuzzes) delineate the same bytes the same way. sk_skb programs have no
 # BPF_PROG_TEST_RUN, so parseagree runs the BPF side over real sockets: for
-# len and line configurations, boundary and random streams, the messages the
+# len, line and http (requests, responses) configurations, boundary and random streams, the messages the
 # kernel delivers and the error it sets must be the twin's.
 . "$(dirname "$0")/../lib.sh"
 require_root

@@ -314,6 +314,138 @@ static void line_cases(const struct kp_parser_cfg *c, int rounds)
 		check(c, "no delimiter", in, n);
 }
 
+/* HTTP: well-formed messages, their cuts, mutations, and each framing rule's refusals. */
+static const char *const http_reqs[] = {
+	"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+	"\r\n\r\nGET /x?y=1 HTTP/1.0\r\n\r\n",
+	"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+	"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+	"PUT /c HTTP/1.1\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n"
+	"3;ext=1\r\nabc\r\n10 \r\n0123456789abcdef\r\n000\r\nX-Trailer: t\r\n\r\n",
+	"GET / HTTP/1.1\r\ncontent-length:  0 \r\nContent-Length: 0\r\n\r\n",
+	"DELETE /a HTTP/1.1\r\nX: \x80\xff\t v\r\n\r\n",
+	/* refusals */
+	"GET / HTTP/1.1\nHost: a\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost : a\r\n\r\n",
+	"GET / HTTP/1.1\r\nX: a\r\n folded\r\n\r\n",
+	"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+	"POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\nhello",
+	"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
+	"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXY0\r\n\r\n",
+	"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\n",
+	"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+	"GET / HTTP/2.0\r\n\r\n",
+	"GET  / HTTP/1.1\r\n\r\n",
+	"G\x01T / HTTP/1.1\r\n\r\n",
+};
+
+static const char *const http_resps[] = {
+	"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+	"HTTP/1.1 204\r\nContent-Length: 10\r\n\r\n",
+	"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n",
+	"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nA: b\r\nC: d\r\n\r\n",
+	"HTTP/1.1 200 OK\r\n\r\nclose-delimited",
+	"HTTP/1.1 600 Bad\r\n\r\n",
+	"HTTP/1.1 20 Short\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n",
+};
+
+static const __u8 http_bytes[] = { '\r', '\n', ' ', '\t', ':', ';', ',', '0', '9', 'a', 'F',
+				   'x', 0, 0x7f, 0x80, 0xff, 'H' };
+
+static void http_check_many(const struct kp_parser_cfg *c, const char *what, const __u8 *in,
+			     size_t len, int rounds)
+{
+	static __u8 buf[8192];
+	size_t cut;
+	int r;
+
+	if (len > sizeof(buf))
+		return;
+	check(c, what, in, len);
+	/* Cut at random points (every point of the first few bytes). */
+	for (r = 0; r < rounds / 8 + 1 && len; r++) {
+		cut = r < 4 ? (size_t)r : rnd() % len;
+		check(c, "cut", in, cut);
+	}
+	/* One byte changed to one that matters to the grammar. */
+	for (r = 0; r < rounds / 8 + 1 && len; r++) {
+		memcpy(buf, in, len);
+		buf[rnd() % len] = http_bytes[rnd() % sizeof(http_bytes)];
+		check(c, "mutated", buf, len);
+	}
+}
+
+static void http_cases(const struct kp_parser_cfg *c, int rounds)
+{
+	const char *const *base = c->http_responses ? http_resps : http_reqs;
+	size_t nbase = c->http_responses ? sizeof(http_resps) / sizeof(http_resps[0]) :
+					   sizeof(http_reqs) / sizeof(http_reqs[0]);
+	static __u8 in[8192];
+	size_t i, n, k;
+	int r;
+
+	for (i = 0; i < nbase; i++)
+		http_check_many(c, "http", (const __u8 *)base[i], strlen(base[i]), rounds);
+	/* Pipelines of well-formed ones (the first 7 requests, the first 5 responses). */
+	for (r = 0; r < rounds / 4 + 1; r++) {
+		for (n = 0, k = rnd() % 4 + 2; k; k--) {
+			const char *m = base[rnd() % (c->http_responses ? 5 : 7)];
+
+			if (n + strlen(m) > sizeof(in))
+				break;
+			memcpy(in + n, m, strlen(m));
+			n += strlen(m);
+		}
+		http_check_many(c, "pipeline", in, n, rounds / 4);
+	}
+	/* The bounds: fields (64 lines pass, 65 do not), header bytes, chunks, chunk lines. */
+	for (r = KP_HTTP_MAX_FIELDS; r <= KP_HTTP_MAX_FIELDS + 1; r++) {
+		n = snprintf((char *)in, sizeof(in), "%s", c->http_responses ?
+			     "HTTP/1.1 200 OK\r\n" : "GET / HTTP/1.1\r\n");
+		for (k = 1; k < (size_t)r; k++)
+			n += snprintf((char *)in + n, sizeof(in) - n, "X-%zu: v\r\n", k);
+		n += snprintf((char *)in + n, sizeof(in) - n, "Content-Length: 0\r\n\r\n");
+		check(c, r > KP_HTTP_MAX_FIELDS ? "65 fields" : "64 fields", in, n);
+	}
+	/* 255 data chunks and the last pass, 256 do not. */
+	for (r = KP_HTTP_MAX_CHUNKS - 1; r <= KP_HTTP_MAX_CHUNKS; r++) {
+		n = snprintf((char *)in, sizeof(in), "%s", c->http_responses ?
+			     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" :
+			     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+		for (k = 0; k < (size_t)r; k++)
+			n += snprintf((char *)in + n, sizeof(in) - n, "1\r\n%c\r\n",
+				      'a' + (int)(k % 26));
+		n += snprintf((char *)in + n, sizeof(in) - n, "0\r\n\r\n");
+		check(c, "chunks", in, n);
+	}
+	/* A chunk-size line of 128 bytes with its CRLF passes, 129 do not. */
+	for (r = KP_HTTP_MAX_CHUNK_LINE; r <= KP_HTTP_MAX_CHUNK_LINE + 1; r++) {
+		n = snprintf((char *)in, sizeof(in), "%s", c->http_responses ?
+			     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;" :
+			     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;");
+		memset(in + n, 'e', r - 4);
+		n += r - 4;
+		n += snprintf((char *)in + n, sizeof(in) - n, "\r\nx\r\n0\r\n\r\n");
+		check(c, "chunk line", in, n);
+	}
+	/* A header section of max_hdr bytes passes, one more does not. */
+	for (r = c->max_hdr - 1; r <= c->max_hdr + 1; r++) {
+		size_t start = snprintf((char *)in, sizeof(in), "%s", c->http_responses ?
+					"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX: " :
+					"GET / HTTP/1.1\r\nX: ");
+
+		if ((size_t)r < start + 4 || (size_t)r > sizeof(in))
+			continue;
+		memset(in + start, 'h', r - start - 4);
+		memcpy(in + r - 4, "\r\n\r\n", 4);
+		check(c, "max_hdr", in, r);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	int rounds = argc > 1 ? atoi(argv[1]) : 50;
@@ -332,6 +464,11 @@ int main(int argc, char **argv)
 		{ .kind = KP_PARSER_LINE, .max_msg = 4096, .delim = "\n", .delim_len = 1 },
 		{ .kind = KP_PARSER_LINE, .max_msg = 100, .delim = "END!", .delim_len = 4 },
 		{ .kind = KP_PARSER_LINE, .max_msg = 3000, .delim = "\r\n\r", .delim_len = 3 },
+	};
+	struct kp_parser_cfg https[] = {
+		{ .kind = KP_PARSER_HTTP, .max_msg = 1 << 20, .max_hdr = 2048 },
+		{ .kind = KP_PARSER_HTTP, .max_msg = 4000, .max_hdr = 600 },
+		{ .kind = KP_PARSER_HTTP, .max_msg = 1 << 20, .max_hdr = 2048, .http_responses = 1 },
 	};
 	char err[256];
 	size_t i;
@@ -364,6 +501,14 @@ int main(int argc, char **argv)
 		}
 		set_cfg(&lines[i]);
 		line_cases(&lines[i], rounds);
+	}
+	for (i = 0; i < sizeof(https) / sizeof(https[0]); i++) {
+		if (kp_parser_cfg_check(&https[i], err, sizeof(err))) {
+			fprintf(stderr, "parseagree: bad test config: %s\n", err);
+			return 2;
+		}
+		set_cfg(&https[i]);
+		http_cases(&https[i], rounds / 4);
 	}
 	printf("parseagree: %lu inputs, %lu disagreements\n", checked, disagreed);
 	mux_bpf__destroy(skel);

@@ -428,7 +428,8 @@ static const char *const ev_names[KP_EV_MAX] = {
 	[KP_EV_FALLBACK] = "fallback", [KP_EV_PROXY_ADD] = "proxy-add",
 	[KP_EV_PROXY_DEL] = "proxy-del", [KP_EV_REJECT] = "reject",
 	[KP_EV_SVC_CONNECT] = "svc-connect", [KP_EV_SVC_REFUSED] = "svc-refused",
-	[KP_EV_TLS_FAIL] = "tls-fail",
+	[KP_EV_TLS_FAIL] = "tls-fail", [KP_EV_MUX_PARSE_ERR] = "mux-parse-error",
+	[KP_EV_MUX_OVERFLOW] = "mux-overflow", [KP_EV_MUX_DENY] = "mux-deny",
 };
 
 static const char *const drop_names[KP_DR_MAX] = {
@@ -507,7 +508,12 @@ static int handle_event(void *ctx, void *data, size_t len)
 		json_object_object_add(o, "bytes_to_backend", json_object_new_int64(e->a));
 		json_object_object_add(o, "bytes_to_client", json_object_new_int64(e->b));
 	}
-	if (e->type == KP_EV_DROP)
+	if (e->type == KP_EV_MUX_DENY)
+		json_object_object_add(o, "rule", e->err < KP_L7_MAX_RULES ?
+				       json_object_new_int(e->err + 1) :
+				       json_object_new_string(e->err == KP_L7_MAX_RULES ? "default" :
+							      "bad-request"));
+	else if (e->type == KP_EV_DROP)
 		json_object_object_add(o, "reason", json_object_new_string(
 			e->err > 0 && e->err < KP_DR_MAX ? drop_names[e->err] : "unknown"));
 	else if (e->err)

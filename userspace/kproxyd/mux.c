@@ -180,11 +180,6 @@ static int parser_word(struct kp_parser_cfg *pc, char *file, const char *kw, con
 		snprintf(err, errlen, "%s '%s': %s", kw, arg, perr);
 		return -EINVAL;
 	}
-	if (pc->kind != KP_PARSER_LEN && pc->kind != KP_PARSER_LINE) {
-		snprintf(err, errlen, "%s '%s': kmux frames messages with the len, line and bpf:FILE "
-			 "parsers so far (the http parser is not in the dataplane yet)", kw, arg);
-		return -EOPNOTSUPP;
-	}
 	return 0;
 }
 
@@ -215,6 +210,11 @@ static int mux_word(void *obj, const char *kw, const char *arg, char *err, size_
 		if (parser_word(&m->kcfg.req, m->parser_file[0], kw, arg, err, errlen))
 			return -EINVAL;
 		m->kcfg.resp = m->kcfg.req;
+		/* http: requests one way, responses the other. */
+		if (m->kcfg.req.kind == KP_PARSER_HTTP) {
+			m->kcfg.req.http_responses = 0;
+			m->kcfg.resp.http_responses = 1;
+		}
 		memcpy(m->parser_file[1], m->parser_file[0], sizeof(m->parser_file[1]));
 		mp->have_parser = true;
 	} else if (!strcmp(kw, "request_parser")) {
