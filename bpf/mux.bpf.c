@@ -25,6 +25,7 @@
 #include "kproxy.h"
 #include "lib/events.h"
 #include "lib/parse.h"
+#include "lib/l7.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -225,12 +226,49 @@ static __always_inline void unclaim(struct kp_mux_sk *ms, __u64 cookie)
 	bpf_spin_unlock(&s->lock);
 }
 
+/*
+ * The L7 policy denied this request (rule @why, KP_L7_BY_DEFAULT or
+ * KP_L7_BAD): it and everything after it go to kproxyd, which answers
+ * once the client's earlier requests are answered, and closes.
+ */
+static __always_inline int client_denied(struct kp_mux_sk *ms, struct kp_mux_stats *st,
+					 __u64 cookie, __u32 len, int why)
+{
+	struct kp_event ev = {
+		.type = KP_EV_MUX_DENY, .proxy_id = ms->mux_id,
+		.conn_id = ms->conn_id, .cookie = cookie, .err = why,
+	};
+
+	ms->deny_at = ms->bytes - len;
+	ms->deny_rule = why;
+	ms->flags |= KP_MUX_DENIED | (why == KP_L7_BAD ? KP_MUX_BADREQ : 0);
+	if (st) {
+		if (why == KP_L7_BAD)
+			st->l7_bad++;
+		else
+			st->l7_denied++;
+	}
+	kp_event_output(&ev);
+	return SK_PASS;
+}
+
 static __always_inline int client_msg(struct __sk_buff *skb, struct kp_mux_sk *ms,
 				      struct kp_mux_cfg *cfg, struct kp_mux_stats *st,
 				      __u64 cookie, __u32 len)
 {
 	__u64 be;
+	int why;
 
+	/* After a denied request nothing of this client reaches a backend. */
+	if (ms->flags & KP_MUX_DENIED)
+		return SK_PASS;
+	if (cfg->l7_on) {
+		why = kp_l7_judge(skb, cfg, ms->mux_id, st);
+		if (why != KP_L7_PASS)
+			return client_denied(ms, st, cookie, len, why);
+		if (st)
+			st->l7_allowed++;
+	}
 	if (ms->flags & KP_MUX_OVERFLOW)
 		goto overflow;
 	be = claim(cfg, ms, cookie, cfg->balance == KP_MUX_BAL_HASH ? hash_backend(skb, cfg) : -1);
@@ -259,6 +297,7 @@ overflow:
 		};
 
 		ms->flags |= KP_MUX_OVERFLOW;
+		ms->pass_at = ms->bytes - len;
 		kp_event_output(&ev);
 	}
 	if (st)
@@ -266,17 +305,31 @@ overflow:
 	return SK_PASS;
 }
 
-static __always_inline int backend_msg(struct __sk_buff *skb, struct kp_mux_sk *ms,
-				       struct kp_mux_stats *st, __u32 len)
+/* An HTTP response with a 1xx status other than 101 (which ends HTTP on the connection). */
+static __always_inline bool http_interim(struct __sk_buff *skb)
 {
+	__u8 st[3] = {};
+
+	/* "HTTP/1.x NNN": the status is at 9; the parser checked the rest. */
+	if (bpf_skb_load_bytes(skb, kp_msg_offset(skb) + 9, st, 3))
+		return false;
+	return st[0] == '1' && !(st[1] == '0' && st[2] == '1');
+}
+
+static __always_inline int backend_msg(struct __sk_buff *skb, struct kp_mux_sk *ms,
+				       struct kp_mux_cfg *cfg, struct kp_mux_stats *st, __u32 len)
+{
+	struct kp_mux_sk *oms;
 	struct kp_mux_slot *s = slot_at(ms->mux_id, ms->slot & (KP_MUX_MAX_SLOTS - 1));
+	bool interim = cfg->resp.kind == KP_PARSER_HTTP && http_interim(skb);
 	__u64 owner = 0;
 
 	if (!s)
 		return SK_DROP;
 	bpf_spin_lock(&s->lock);
 	owner = s->owner;
-	if (s->outstanding && !--s->outstanding && s->state == KP_SLOT_OWNED) {
+	/* An interim response (100 Continue, 103 Early Hints) answers nothing yet. */
+	if (!interim && s->outstanding && !--s->outstanding && s->state == KP_SLOT_OWNED) {
 		s->state = KP_SLOT_FREE;
 		s->owner = 0;
 	}
@@ -291,6 +344,9 @@ static __always_inline int backend_msg(struct __sk_buff *skb, struct kp_mux_sk *
 		st->resp_msgs++;
 		st->resp_bytes += len;
 	}
+	/* A denied client's answer waits until these have left (kproxyd). */
+	if (cfg->l7_on && (oms = bpf_map_lookup_elem(&kp_mux_sk, &owner)))
+		__sync_fetch_and_add(&oms->resp_bytes, len);
 	return SK_PASS;
 }
 
@@ -313,6 +369,6 @@ int kp_mux_verdict(struct __sk_buff *skb)
 	ms->msgs++;
 	ms->bytes += len;
 	if (ms->role == KP_MUX_BACKEND)
-		return backend_msg(skb, ms, st, len);
+		return backend_msg(skb, ms, cfg, st, len);
 	return client_msg(skb, ms, cfg, st, cookie, len);
 }

@@ -385,6 +385,8 @@ struct kp_mux_cfg {
 	__u16 hash_len;			/* of each request, 1..KP_MUX_HASH_MAX */
 	__u32 l7_nrules;		/* L7 policy (http requests): rules in kp_mux_rules, 0: none */
 	__u32 l7_default;		/* KP_L7_ALLOW or KP_L7_DENY: no rule matched */
+	__u32 l7_on;			/* judge each request (rules, or default deny) */
+	__u32 _pad;
 };
 
 enum { KP_MUX_BAL_RR = 0, KP_MUX_BAL_HASH };
@@ -458,6 +460,7 @@ struct kp_l7_rule {
 	__u8 method_len;		/* 0: any method */
 	__u8 host_len;			/* 0: any host */
 	__u8 path_len;			/* 0: any path */
+	__u32 _pad;
 	__u8 method[KP_L7_METHOD_MAX];	/* exact, case-sensitive; zero-padded */
 	__u8 host[KP_L7_HOST_MAX];	/* exact, lower case, no port, no final dot; zero-padded */
 	__u8 path[KP_L7_PATH_MAX];	/* a prefix of the raw request target; zero-padded */

@@ -99,6 +99,8 @@ void kp_mux_sock_del(struct kp_mux_dp *d, __u64 cookie);
 int kp_mux_sk_get(struct kp_mux_dp *d, __u64 cookie, struct kp_mux_sk *ms);
 int kp_mux_stats_get(struct kp_mux_dp *d, __u32 id, struct kp_mux_stats *out);
 int kp_mux_stats_reset(struct kp_mux_dp *d, __u32 id);
+int kp_mux_rules_set(struct kp_mux_dp *d, __u32 id, const struct kp_l7_rule *rules, unsigned int n);
+__u64 kp_mux_rule_hits(struct kp_mux_dp *d, __u32 id, unsigned int rule);
 struct bpf_object;
 struct bpf_object *kp_mux_parser_load(struct kp_mux_dp *d, __u32 id, int dir, const char *file,
 				      char *err, size_t errlen);

@@ -130,6 +130,38 @@ int kp_mux_stats_reset(struct kp_mux_dp *d, __u32 id)
 }
 
 /*
+ * The L7 policy of mux @id: @n rules (at most KP_L7_MAX_RULES) in their
+ * order, the rest emptied; every rule's hit counter starts at 0. Set them
+ * before kp_mux_cfg_set() turns the policy on.
+ */
+int kp_mux_rules_set(struct kp_mux_dp *d, __u32 id, const struct kp_l7_rule *rules, unsigned int n)
+{
+	int rfd = bpf_map__fd(d->skel->maps.kp_mux_rules);
+	int hfd = bpf_map__fd(d->skel->maps.kp_mux_rule_hits);
+	struct kp_l7_rule none = { 0 };
+	unsigned int i;
+	__u32 k;
+
+	for (i = 0; i < KP_L7_MAX_RULES; i++) {
+		k = id * KP_L7_MAX_RULES + i;
+		if (bpf_map_update_elem(rfd, &k, i < n ? &rules[i] : &none, BPF_ANY) ||
+		    kp_percpu_zero(hfd, k, sizeof(__u64), d->ncpus))
+			return -errno;
+	}
+	return 0;
+}
+
+/* Requests rule @rule of mux @id matched, over all CPUs. */
+__u64 kp_mux_rule_hits(struct kp_mux_dp *d, __u32 id, unsigned int rule)
+{
+	__u32 k = id * KP_L7_MAX_RULES + rule;
+	__u64 v = 0;
+
+	kp_percpu_sum(bpf_map__fd(d->skel->maps.kp_mux_rule_hits), k, &v, sizeof(v), d->ncpus);
+	return v;
+}
+
+/*
  * A user's parser (parser bpf:FILE): load @file, take its one
  * sk_skb/stream_parser program and put it where kp_mux_parse tail-calls for
  * mux @id, direction @dir (0 requests, 1 responses). The object stays loaded

@@ -11,7 +11,8 @@
 #   (no option)  build and run: compilers, libbpf, bpftool, gnutls, iproute2
 #   --test       also what tests/run.sh needs: QEMU, busybox-static for the VM
 #                initramfs, xz/zstd for the kernel modules, socat/python3/curl peers,
-#                gnutls-bin/openssl (TLS peers, certtool), libclang-rt-19-dev (libFuzzer)
+#                gnutls-bin/openssl (TLS peers, certtool), libclang-rt-19-dev (libFuzzer),
+#                nginx (the HTTP backend of the kmux HTTP tests)
 #   --bench      also the proxies and tools the benchmarks compare against
 set -euo pipefail
 
@@ -20,8 +21,8 @@ usage() { echo "usage: $0 [--test] [--bench]" >&2; exit 2; }
 base=(make gcc clang-19 llvm-19 libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
       libjson-c-dev libgnutls28-dev iproute2 procps)
 test_pkgs=(qemu-system-x86 busybox-static xz-utils zstd socat python3 curl util-linux netcat-openbsd
-           gnutls-bin openssl libclang-rt-19-dev)
-bench_pkgs=(haproxy socat gnuplot-nox iperf3 nginx libnginx-mod-stream)
+           gnutls-bin openssl libclang-rt-19-dev nginx)
+bench_pkgs=(haproxy socat gnuplot-nox iperf3 nginx libnginx-mod-stream wrk)
 
 want=("${base[@]}")
 for arg in "$@"; do

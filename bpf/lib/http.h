@@ -55,6 +55,7 @@ struct kp_http_scan {
 	__u8 phase;			/* HP_* */
 	__u8 cstate;			/* C_*: the chunk-size line */
 	__u8 record;			/* the policy's scan: header only, spans recorded */
+	__u8 slot;			/* its index in kp_http_scratch */
 	__u16 nchunks;
 	__u64 csize;
 	/* The twin's struct http_scan. */
@@ -644,11 +645,25 @@ static long http_step_cb(__u32 i, void *data)
  * running another socket's: each nesting level has its own state.
  */
 #define KP_HTTP_NEST	4
+#define KP_L7_HOST_BUF	128	/* a Host value with its port, as it came */
+
+/* A request as the L7 policy sees it (bpf/lib/l7.h), zero-padded. */
+struct kp_l7_req {
+	__u32 mlen;			/* method bytes; 255: longer than any rule's */
+	__u32 tlen;			/* target bytes in path, at most KP_L7_PATH_MAX */
+	__u32 hlen;			/* host bytes (lower case, no port, no final dot); 255: too long */
+	__u32 hraw;			/* the Host value's bytes as they came, in host */
+	__s32 colon, close;		/* scratch of l7_host(): the last ':' and ']' in host */
+	__u8 method[KP_L7_METHOD_MAX];
+	__u8 host[KP_L7_HOST_BUF];
+	__u8 path[KP_L7_PATH_MAX];
+};
 
 struct kp_http_scratch {
 	__u32 depth;
 	__u32 _pad;
 	struct kp_http_scan s[KP_HTTP_NEST];
+	struct kp_l7_req req[KP_HTTP_NEST];	/* the policy's, same slot */
 };
 
 struct {
@@ -674,6 +689,7 @@ static __always_inline struct kp_http_scan *http_enter(struct kp_http_scratch **
 	s = &x->s[x->depth & (KP_HTTP_NEST - 1)];
 	x->depth++;
 	__builtin_memset(s, 0, sizeof(*s));
+	s->slot = (x->depth - 1) & (KP_HTTP_NEST - 1);
 	s->moff = off;
 	s->avail = skb->len > off ? skb->len - off : 0;
 	s->max_msg = pc->max_msg;

@@ -351,7 +351,7 @@ static void accels_text(json_object *ans)
 
 static void muxes_text(json_object *ans)
 {
-	json_object *arr, *m, *k, *u;
+	json_object *arr, *m, *k = NULL, *u, *pol;
 	size_t i;
 
 	if (!json_object_object_get_ex(ans, "muxes", &arr))
@@ -367,6 +367,33 @@ static void muxes_text(json_object *ans)
 			       "%lld msgs, parse errors %lld, orphans %lld\n", jint(k, "req_msgs"),
 			       jint(k, "req_bytes"), jint(k, "resp_msgs"), jint(k, "resp_bytes"),
 			       jint(k, "overflow_msgs"), jint(k, "parse_errors"), jint(k, "orphans"));
+		if (json_object_object_get_ex(m, "policy", &pol)) {
+			json_object *rules, *r, *v;
+			size_t j;
+
+			printf("\tpolicy: allowed %lld, denied %lld, bad requests %lld; deny_action "
+			       "%s\n", jint(k, "l7_allowed"), jint(k, "l7_denied"), jint(k, "l7_bad"),
+			       jstr(pol, "deny_action"));
+			if (json_object_object_get_ex(pol, "rules", &rules)) {
+				for (j = 0; j < json_object_array_length(rules); j++) {
+					r = json_object_array_get_idx(rules, j);
+					printf("\t  %2lld %-5s", jint(r, "rule"), jstr(r, "action"));
+					if (json_object_object_get_ex(r, "method", &v))
+						printf(" method=%s", json_object_get_string(v));
+					if (json_object_object_get_ex(r, "host", &v))
+						printf(" host=%s", json_object_get_string(v));
+					if (json_object_object_get_ex(r, "path", &v))
+						printf(" path=%s", json_object_get_string(v));
+					if (!json_object_object_get_ex(r, "method", &v) &&
+					    !json_object_object_get_ex(r, "host", &v) &&
+					    !json_object_object_get_ex(r, "path", &v))
+						printf(" any");
+					printf("  hits %lld\n", jint(r, "hits"));
+				}
+			}
+			printf("\t     default %s  hits %lld\n", jstr(pol, "default"),
+			       jint(pol, "default_hits"));
+		}
 		if (json_object_object_get_ex(m, "daemon", &u))
 			printf("\tkproxyd: accepted %lld rejected %lld closed %lld overflowed %lld; "
 			       "backend connections lost %lld (in-flight clients reset %lld), connect "
@@ -604,6 +631,9 @@ static int do_help(int argc, char **argv)
 	       "       kproxyctl accel show [NAME]\n"
 	       "       kproxyctl mux add NAME listen URI backend URI [backend URI ...] parser SPEC\n"
 	       "                 [request_parser SPEC] [response_parser SPEC] [conns M] [max_clients N]\n"
+	       "                 [balance rr|hash] [hash_key OFF:LEN] [msg_timeout MS]\n"
+	       "                 [allow|deny any|method=M,host=H,path=P ...] [default allow|deny]\n"
+	       "                 [deny_action 403|close]   (rules: parser http)\n"
 	       "       kproxyctl mux del NAME\n"
 	       "       kproxyctl mux show [NAME]\n"
 	       "       kproxyctl mux call NAME [FILE]   (one message in, its response out)\n"

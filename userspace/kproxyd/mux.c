@@ -25,8 +25,10 @@
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "kproxyd.h"
@@ -36,6 +38,7 @@
 #define MUX_RETRY_MS		500	/* reconnect a dead slot after this */
 #define MUX_DRAIN_MS		30000	/* a closing client waits this long for its responses */
 #define MUX_MSG_TIMEOUT_MS	10000	/* a message must be complete this long after it began */
+#define MUX_LINGER_MS		2000	/* a denied client: its bytes are read and dropped this long */
 
 enum mux_kind { MK_LISTEN = 1, MK_CLIENT, MK_SLOT, MK_OVERFLOW };
 
@@ -71,6 +74,12 @@ struct mux_client {
 	__u64 settle_ms;		/* after its FIN: bytes still being parsed until then */
 	char *buf[2];			/* overflow relay: [0] client->backend, [1] backend->client */
 	size_t len[2], off[2];
+	__u64 rx;			/* overflow relay: client bytes read (from its pass_at on) */
+	bool denied;			/* the L7 policy denied a request: answer, then close */
+	bool ceof;			/* denied: the client's own FIN (eof may be the cut) */
+	__u64 deny_limit;		/* overflow relay: client bytes before the denied request */
+	bool answered;			/* ... the answer is written, FIN sent: lingering */
+	__u64 deny_by_ms;		/* give up waiting for earlier responses then */
 	struct list_head node;
 };
 
@@ -98,6 +107,12 @@ struct mux {
 	__u64 msg_timeouts;		/* clients closed: a message did not complete in time */
 	__u64 slot_recycles;		/* slots reconnected: their client left with requests in flight */
 	__u64 user_bytes;
+	/* L7 policy (parser http): rules in order, first match wins */
+	struct kp_l7_rule rules[KP_L7_MAX_RULES];
+	unsigned int nrules;
+	bool deny_close;		/* deny_action close: no 403/400, just the close */
+	__u64 deny_answers;		/* 403 or 400 written to denied clients */
+	__u64 deny_resets;		/* denied clients reset: their earlier responses never left */
 };
 
 static struct kp_mux_dp *mdp;
@@ -136,7 +151,7 @@ static void ev_close(struct mux_ev *e)
 
 struct mux_parse {
 	struct mux *m;
-	bool have_listen, have_parser;
+	bool have_listen, have_parser, have_default;
 };
 
 /*
@@ -180,6 +195,106 @@ static int parser_word(struct kp_parser_cfg *pc, char *file, const char *kw, con
 		snprintf(err, errlen, "%s '%s': %s", kw, arg, perr);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/*
+ * allow|deny MATCH: "any", or comma-separated method=M, host=H, path=P (each
+ * at most once). Checked here as the BPF side matches (bpf/lib/l7.h):
+ * method exact, host in lower case without port and final dot, path a
+ * prefix of the raw origin-form target.
+ */
+static int rule_word(struct mux *m, const char *kw, const char *arg, char *err, size_t errlen)
+{
+	struct kp_l7_rule *r = &m->rules[m->nrules];
+	const char *p = arg;
+
+	if (m->nrules >= KP_L7_MAX_RULES) {
+		snprintf(err, errlen, "%s '%s': a mux has at most %d rules", kw, arg,
+			 KP_L7_MAX_RULES);
+		return -E2BIG;
+	}
+	memset(r, 0, sizeof(*r));
+	r->action = !strcmp(kw, "deny") ? KP_L7_DENY : KP_L7_ALLOW;
+	if (strcmp(arg, "any")) {
+		while (*p) {
+			const char *v = strchr(p, '='), *end = strchr(p, ',');
+			size_t kn, vn, i;
+
+			if (!end)
+				end = p + strlen(p);
+			if (!v || v > end) {
+				snprintf(err, errlen, "%s '%s': use any, or method=M,host=H,path=P "
+					 "(one or more, comma-separated)", kw, arg);
+				return -EINVAL;
+			}
+			kn = v - p;
+			v++;
+			vn = end - v;
+			if (kn == 6 && !strncmp(p, "method", 6) && !r->method_len) {
+				if (!vn || vn > KP_L7_METHOD_MAX) {
+					snprintf(err, errlen, "%s '%s': a method is 1 to %d characters",
+						 kw, arg, KP_L7_METHOD_MAX);
+					return -EINVAL;
+				}
+				for (i = 0; i < vn; i++) {
+					if (v[i] < 'A' || v[i] > 'Z') {
+						snprintf(err, errlen, "%s '%s': methods are upper case "
+							 "letters, as they are sent (GET, POST, ...)",
+							 kw, arg);
+						return -EINVAL;
+					}
+				}
+				memcpy(r->method, v, vn);
+				r->method_len = vn;
+			} else if (kn == 4 && !strncmp(p, "host", 4) && !r->host_len) {
+				if (vn && v[vn - 1] == '.')
+					vn--;
+				if (!vn || vn > KP_L7_HOST_MAX) {
+					snprintf(err, errlen, "%s '%s': a host is 1 to %d characters",
+						 kw, arg, KP_L7_HOST_MAX);
+					return -EINVAL;
+				}
+				for (i = 0; i < vn; i++) {
+					char c = v[i];
+
+					if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+					      (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+					      c == '_' || (v[0] == '[' && (c == '[' || c == ']' ||
+									  c == ':')))) {
+						snprintf(err, errlen, "%s '%s': a host is a name or an "
+							 "address, without a port ([::1] for IPv6)",
+							 kw, arg);
+						return -EINVAL;
+					}
+					r->host[i] = c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+				}
+				r->host_len = vn;
+			} else if (kn == 4 && !strncmp(p, "path", 4) && !r->path_len) {
+				if (!vn || vn > KP_L7_PATH_MAX || (v[0] != '/' && v[0] != '*')) {
+					snprintf(err, errlen, "%s '%s': a path prefix starts with / "
+						 "and is at most %d bytes", kw, arg, KP_L7_PATH_MAX);
+					return -EINVAL;
+				}
+				for (i = 0; i < vn; i++) {
+					if ((unsigned char)v[i] <= 0x20 || v[i] == 0x7f) {
+						snprintf(err, errlen, "%s '%s': a path prefix has no "
+							 "spaces or control characters", kw, arg);
+						return -EINVAL;
+					}
+				}
+				memcpy(r->path, v, vn);
+				r->path_len = vn;
+			} else {
+				snprintf(err, errlen, "%s '%s': '%.*s' is not method, host or path, or "
+					 "comes twice (a path prefix cannot hold a comma)", kw, arg,
+					 (int)kn, p);
+				return -EINVAL;
+			}
+			p = *end ? end + 1 : end;
+		}
+	}
+	m->nrules++;
 	return 0;
 }
 
@@ -251,14 +366,32 @@ static int mux_word(void *obj, const char *kw, const char *arg, char *err, size_
 		if (kpd_parse_num(kw, arg, 10, 3600000, &v, err, errlen))
 			return -EINVAL;
 		m->msg_timeout_ms = v;
+	} else if (!strcmp(kw, "allow") || !strcmp(kw, "deny")) {
+		return rule_word(m, kw, arg, err, errlen);
+	} else if (!strcmp(kw, "default")) {
+		if (strcmp(arg, "allow") && strcmp(arg, "deny")) {
+			snprintf(err, errlen, "default '%s': allow or deny (what happens to a "
+				 "request no rule matches)", arg);
+			return -EINVAL;
+		}
+		m->kcfg.l7_default = strcmp(arg, "deny") ? KP_L7_ALLOW : KP_L7_DENY;
+		mp->have_default = true;
+	} else if (!strcmp(kw, "deny_action")) {
+		if (strcmp(arg, "403") && strcmp(arg, "close")) {
+			snprintf(err, errlen, "deny_action '%s': 403 (answer 403 Forbidden, then "
+				 "close) or close", arg);
+			return -EINVAL;
+		}
+		m->deny_close = !strcmp(arg, "close");
+		mp->have_default = true;
 	} else if (!strcmp(kw, "max_clients")) {
 		if (kpd_parse_num(kw, arg, 1, KP_MAX_SOCKS / 4, &v, err, errlen))
 			return -EINVAL;
 		m->max_clients = v;
 	} else {
 		snprintf(err, errlen, "unknown keyword '%s': expected listen, backend, parser, "
-			 "request_parser, response_parser, conns, balance, hash_key, msg_timeout or "
-			 "max_clients", kw);
+			 "request_parser, response_parser, conns, balance, hash_key, msg_timeout, "
+			 "max_clients, allow, deny, default or deny_action", kw);
 		return -EINVAL;
 	}
 	return 0;
@@ -557,10 +690,14 @@ static void overflow_connect(struct mux_client *c)
 }
 
 /* Move what one side holds to the other; read more when it is empty. 0, or -errno. */
+static int discard(struct mux_client *c);
+static bool deny_start(struct mux_client *c);
+
 static int relay_dir(struct mux_client *c, int dir)
 {
 	int from = dir ? c->be.fd : c->e.fd, to = dir ? c->e.fd : c->be.fd;
 	bool *eof = dir ? &c->beof : &c->eof;
+	size_t want;
 	ssize_t n;
 
 	for (;;) {
@@ -575,11 +712,37 @@ static int relay_dir(struct mux_client *c, int dir)
 		c->off[dir] = c->len[dir] = 0;
 		if (*eof)
 			return 0;
+		want = KPD_RELAY_BUF;
+		if (!dir && c->denied) {
+			/* Up to the denied request: nothing of it or after it reaches the backend. */
+			if (c->rx >= c->deny_limit) {
+				*eof = true;
+				return discard(c);
+			}
+			if (want > c->deny_limit - c->rx)
+				want = c->deny_limit - c->rx;
+		}
 		if (!c->buf[dir] && !(c->buf[dir] = malloc(KPD_RELAY_BUF)))
 			return -ENOMEM;
-		n = recv(from, c->buf[dir], KPD_RELAY_BUF, MSG_DONTWAIT);
+		n = recv(from, c->buf[dir], want, MSG_DONTWAIT);
+		if (n > 0 && !dir && c->m->kcfg.l7_on && (c->denied || deny_start(c))) {
+			/*
+			 * The verdict flags a denial before it passes the denied
+			 * request: if the flag is up now, these bytes may hold it.
+			 */
+			__u64 left = c->deny_limit > c->rx ? c->deny_limit - c->rx : 0;
+
+			if ((__u64)n > left)
+				n = left;
+			if (!n) {
+				*eof = true;
+				return discard(c);
+			}
+		}
 		if (n > 0) {
 			c->len[dir] = n;
+			if (!dir)
+				c->rx += n;
 			continue;
 		}
 		if (n == 0) {
@@ -590,10 +753,119 @@ static int relay_dir(struct mux_client *c, int dir)
 	}
 }
 
+static const char deny_403[] = "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
+	"Content-Length: 10\r\nConnection: close\r\n\r\nForbidden\n";
+static const char deny_400[] = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+	"Content-Length: 12\r\nConnection: close\r\n\r\nBad Request\n";
+
+/* A denied client's bytes: read and dropped. 0, or -errno; ceof at its FIN. */
+static int discard(struct mux_client *c)
+{
+	char buf[4096];
+	ssize_t n;
+
+	while (!c->ceof) {
+		n = recv(c->e.fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n > 0)
+			continue;
+		if (n == 0)
+			c->ceof = true;
+		else if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+		break;
+	}
+	return 0;
+}
+
+/* Bytes @fd has taken to send so far: acknowledged, and still queued. */
+static __u64 sent_bytes(int fd)
+{
+	struct tcp_info ti;
+	socklen_t l = sizeof(ti);
+	int outq = 0;
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) || ioctl(fd, SIOCOUTQ, &outq))
+		return 0;
+	return ti.tcpi_bytes_acked + outq;
+}
+
+/* The 403 (or 400: a request the policy could not judge), unless deny_action is close. */
+static void deny_answer(struct mux_client *c, bool bad)
+{
+	const char *r = bad ? deny_400 : deny_403;
+
+	if (!c->m->deny_close &&
+	    send(c->e.fd, r, strlen(r), MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)strlen(r))
+		c->m->deny_answers++;
+	shutdown(c->e.fd, SHUT_WR);
+	c->answered = true;
+	c->deny_by_ms = now_ms() + MUX_LINGER_MS;
+}
+
+/*
+ * A client the L7 policy denied, its requests all in the kernel so far: the
+ * denied request and whatever follows came to us and are dropped. Once the
+ * answers to its earlier requests have left (none in flight, and the socket
+ * has taken every byte the kernel redirected to it), the 403 or 400 and a
+ * FIN; then its bytes are read and dropped until its FIN, so that the close
+ * does not reset what it has not read yet.
+ */
+static void deny_step(struct mux_client *c)
+{
+	__u64 now = now_ms();
+	struct kp_mux_sk ms;
+
+	if (discard(c)) {
+		client_free(c, true);
+		return;
+	}
+	if (!c->answered) {
+		if (kp_mux_sk_get(mdp, c->cookie, &ms)) {
+			client_free(c, true);
+			return;
+		}
+		if (in_flight(c) || sent_bytes(c->e.fd) < ms.resp_bytes) {
+			if (now >= c->deny_by_ms) {
+				c->m->deny_resets++;
+				client_free(c, true);
+				return;
+			}
+			ev_set(&c->e, c->ceof ? 0 : EPOLLIN | EPOLLRDHUP);
+			wake_at(now + 1);
+			return;
+		}
+		deny_answer(c, ms.flags & KP_MUX_BADREQ);
+	}
+	if (c->ceof || now >= c->deny_by_ms) {
+		client_free(c, false);
+		return;
+	}
+	ev_set(&c->e, EPOLLIN | EPOLLRDHUP);
+	wake_at(c->deny_by_ms);
+}
+
+/* Did the policy deny one of @c's requests? Then deny_step() carries it. */
+static bool deny_start(struct mux_client *c)
+{
+	struct kp_mux_sk ms;
+
+	if (c->denied)
+		return true;
+	if (kp_mux_sk_get(mdp, c->cookie, &ms) || !(ms.flags & KP_MUX_DENIED))
+		return false;
+	c->denied = true;
+	c->ceof = c->eof;
+	c->deny_by_ms = now_ms() + MUX_DRAIN_MS;
+	/* overflow: relay what came before the denied request */
+	c->deny_limit = ms.deny_at > ms.pass_at ? ms.deny_at - ms.pass_at : 0;
+	return true;
+}
+
 static void overflow_step(struct mux_client *c)
 {
 	int dir;
 
+	deny_start(c);
 	if (c->be.fd < 0 || c->connecting) {
 		if (c->be.fd < 0)
 			overflow_connect(c);
@@ -610,10 +882,19 @@ static void overflow_step(struct mux_client *c)
 		c->fin_sent = true;
 	}
 	if (c->beof && !c->len[1] && !c->bfin_sent) {
-		shutdown(c->e.fd, SHUT_WR);
+		if (c->denied && c->eof)
+			deny_answer(c, false);	/* after the backend answered what came before */
+		else
+			shutdown(c->e.fd, SHUT_WR);
 		c->bfin_sent = true;
 	}
 	if (c->fin_sent && c->bfin_sent) {
+		if (c->denied && !discard(c) && !c->ceof && now_ms() < c->deny_by_ms) {
+			ev_set(&c->be, 0);
+			ev_set(&c->e, EPOLLIN | EPOLLRDHUP);
+			wake_at(c->deny_by_ms);
+			return;
+		}
 		client_free(c, false);
 		return;
 	}
@@ -644,6 +925,10 @@ static void client_event(struct mux_client *c, __u32 events)
 		c->m->overflowed++;
 		ev_set(&c->e, 0);
 		overflow_step(c);
+		return;
+	}
+	if (c->denied || deny_start(c)) {
+		deny_step(c);
 		return;
 	}
 	if (events & (EPOLLRDHUP | EPOLLHUP)) {
@@ -736,10 +1021,21 @@ void mux_tick(void)
 			if (c->overflow) {
 				if (c->be.fd < 0)
 					overflow_connect(c);
+				else if (c->denied)
+					overflow_step(c);
+				continue;
+			}
+			if (c->denied) {
+				deny_step(c);
 				continue;
 			}
 			if (!c->close_by_ms)
 				continue;
+			/* It ended with a request the policy denied: answer that first. */
+			if (deny_start(c)) {
+				deny_step(c);
+				continue;
+			}
 			if ((!in_flight(c) && !unparsed(c, now)) || now >= c->close_by_ms)
 				client_free(c, false);
 			else
@@ -804,6 +1100,14 @@ static int mux_parse(struct mux *m, int argc, char **argv, char *err, size_t err
 			 "backend (conns %u, %d backends)", m->name, m->conns, m->nbackends);
 		ret = -EINVAL;
 	}
+	if (!ret && (m->nrules || mp.have_default) &&
+	    (m->kcfg.req.kind != KP_PARSER_HTTP || m->kcfg.req.http_responses)) {
+		snprintf(err, errlen, "mux '%s': allow, deny, default and deny_action judge HTTP "
+			 "requests: they need 'parser http' (or 'request_parser http')", m->name);
+		ret = -EINVAL;
+	}
+	m->kcfg.l7_nrules = m->nrules;
+	m->kcfg.l7_on = m->nrules || m->kcfg.l7_default == KP_L7_DENY;
 	if (!ret && (kp_parser_cfg_check(&m->kcfg.req, perr, sizeof(perr)) ||
 		     kp_parser_cfg_check(&m->kcfg.resp, perr, sizeof(perr)))) {
 		snprintf(err, errlen, "mux '%s': %s", m->name, perr);
@@ -891,6 +1195,7 @@ int mux_add_id(int argc, char **argv, int want_id, char *err, size_t errlen)
 		return ret;
 	}
 	kp_mux_stats_reset(mdp, m->id);
+	kp_mux_rules_set(mdp, m->id, m->rules, m->nrules);
 	kp_mux_cfg_set(mdp, m->id, &m->kcfg);
 	list_add_tail(&m->node, &muxes);
 	for (i = 0; i < (int)m->conns; i++)
@@ -972,6 +1277,41 @@ void muxes_shutdown(void)
 	mdp = NULL;
 }
 
+/* The rules in their order, each with its hits, and the default. */
+static json_object *policy_json(struct mux *m, const struct kp_mux_stats *st)
+{
+	json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	unsigned int i;
+
+	for (i = 0; i < m->nrules; i++) {
+		const struct kp_l7_rule *r = &m->rules[i];
+		json_object *ro = json_object_new_object();
+
+		json_object_object_add(ro, "rule", json_object_new_int(i + 1));
+		json_object_object_add(ro, "action", json_object_new_string(
+			r->action == KP_L7_DENY ? "deny" : "allow"));
+		if (r->method_len)
+			json_object_object_add(ro, "method", json_object_new_string_len(
+				(const char *)r->method, r->method_len));
+		if (r->host_len)
+			json_object_object_add(ro, "host", json_object_new_string_len(
+				(const char *)r->host, r->host_len));
+		if (r->path_len)
+			json_object_object_add(ro, "path", json_object_new_string_len(
+				(const char *)r->path, r->path_len));
+		json_object_object_add(ro, "hits", json_object_new_int64(
+			kp_mux_rule_hits(mdp, m->id, i)));
+		json_object_array_add(arr, ro);
+	}
+	json_object_object_add(o, "rules", arr);
+	json_object_object_add(o, "default", json_object_new_string(
+		m->kcfg.l7_default == KP_L7_DENY ? "deny" : "allow"));
+	json_object_object_add(o, "default_hits", json_object_new_int64(st->l7_default_hits));
+	json_object_object_add(o, "deny_action", json_object_new_string(
+		m->deny_close ? "close" : "403"));
+	return o;
+}
+
 json_object *muxes_json(const char *name, char *err, size_t errlen)
 {
 	json_object *o = json_object_new_object(), *arr = json_object_new_array();
@@ -1028,12 +1368,15 @@ json_object *muxes_json(const char *name, char *err, size_t errlen)
 #define ST(f) json_object_object_add(k, #f, json_object_new_int64(st.f))
 		ST(req_msgs); ST(req_bytes); ST(resp_msgs); ST(resp_bytes); ST(overflow_msgs);
 		ST(parse_errors); ST(orphans); ST(redir_fail); ST(hash_busy);
+		ST(l7_allowed); ST(l7_denied); ST(l7_bad);
 #undef ST
 #define US(f) json_object_object_add(u, #f, json_object_new_int64(m->f))
 		US(accepted); US(rejected); US(closed); US(overflowed); US(slot_deaths);
 		US(inflight_resets); US(backend_fail); US(user_bytes); US(msg_timeouts);
-		US(slot_recycles);
+		US(slot_recycles); US(deny_answers); US(deny_resets);
 #undef US
+		if (m->kcfg.l7_on)
+			json_object_object_add(mo, "policy", policy_json(m, &st));
 		json_object_object_add(mo, "kernel", k);
 		json_object_object_add(mo, "daemon", u);
 		json_object_array_add(arr, mo);
