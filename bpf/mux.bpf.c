@@ -256,22 +256,27 @@ static __always_inline int client_msg(struct __sk_buff *skb, struct kp_mux_sk *m
 				      struct kp_mux_cfg *cfg, struct kp_mux_stats *st,
 				      __u64 cookie, __u32 len)
 {
+	__u32 hash = 0;
+	int why, want = -1;
 	__u64 be;
-	int why;
 
 	/* After a denied request nothing of this client reaches a backend. */
 	if (ms->flags & KP_MUX_DENIED)
 		return SK_PASS;
-	if (cfg->l7_on) {
-		why = kp_l7_judge(skb, cfg, ms->mux_id, st);
-		if (why != KP_L7_PASS)
+	if (cfg->l7_on || cfg->hash_http) {
+		why = kp_l7_judge(skb, cfg, ms->mux_id, st, &hash);
+		if (cfg->l7_on && why != KP_L7_PASS)
 			return client_denied(ms, st, cookie, len, why);
-		if (st)
+		if (cfg->l7_on && st)
 			st->l7_allowed++;
 	}
 	if (ms->flags & KP_MUX_OVERFLOW)
 		goto overflow;
-	be = claim(cfg, ms, cookie, cfg->balance == KP_MUX_BAL_HASH ? hash_backend(skb, cfg) : -1);
+	if (cfg->balance == KP_MUX_BAL_HASH && cfg->hash_http)
+		want = cfg->nbackends ? hash % cfg->nbackends : 0;
+	else if (cfg->balance == KP_MUX_BAL_HASH)
+		want = hash_backend(skb, cfg);
+	be = claim(cfg, ms, cookie, want);
 	if (!be) {
 		if (st && cfg->balance == KP_MUX_BAL_HASH)
 			st->hash_busy++;
@@ -344,8 +349,13 @@ static __always_inline int backend_msg(struct __sk_buff *skb, struct kp_mux_sk *
 		st->resp_msgs++;
 		st->resp_bytes += len;
 	}
-	/* A denied client's answer waits until these have left (kproxyd). */
-	if (cfg->l7_on && (oms = bpf_map_lookup_elem(&kp_mux_sk, &owner)))
+	/*
+	 * kproxyd writes to a client itself (overflow relay, a denial's answer)
+	 * only once the socket has taken these: the redirect is queued to a
+	 * kernel worker and may not have reached the socket yet.
+	 */
+	oms = bpf_map_lookup_elem(&kp_mux_sk, &owner);
+	if (oms)
 		__sync_fetch_and_add(&oms->resp_bytes, len);
 	return SK_PASS;
 }

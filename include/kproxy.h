@@ -386,10 +386,11 @@ struct kp_mux_cfg {
 	__u32 l7_nrules;		/* L7 policy (http requests): rules in kp_mux_rules, 0: none */
 	__u32 l7_default;		/* KP_L7_ALLOW or KP_L7_DENY: no rule matched */
 	__u32 l7_on;			/* judge each request (rules, or default deny) */
-	__u32 _pad;
+	__u32 hash_http;		/* balance hash on an http mux: KP_MUX_HASH_HOST or _PATH, 0 bytes */
 };
 
 enum { KP_MUX_BAL_RR = 0, KP_MUX_BAL_HASH };
+enum { KP_MUX_HASH_BYTES = 0, KP_MUX_HASH_HOST, KP_MUX_HASH_PATH };
 #define KP_MUX_HASH_MAX		32
 
 /* kp_mux_sk: HASH by socket cookie; kproxyd creates it, the verdict updates it. */

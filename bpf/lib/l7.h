@@ -203,13 +203,28 @@ static long l7_rule_cb(__u32 i, void *data)
 	return 1;
 }
 
+/* FNV-1a of @n (at most @max, a power of two) bytes of @p, in a map value. */
+static __always_inline __u32 l7_fnv(const __u8 *p, __u32 n, __u32 max)
+{
+	__u32 h = 2166136261u, i;
+
+	for (i = 0; i < max; i++) {
+		if (i >= n)
+			break;
+		h = (h ^ p[i]) * 16777619u;
+	}
+	return h;
+}
+
 /*
  * The policy's word on the request at the current message of @skb:
  * KP_L7_PASS, the index of the deny rule that matched, KP_L7_BY_DEFAULT or
- * KP_L7_BAD. Counts the rule's hit (or the default's in @st).
+ * KP_L7_BAD (only if cfg->l7_on: else KP_L7_PASS or KP_L7_BAD). Counts the
+ * rule's hit (or the default's in @st). With cfg->hash_http, *@hash is the
+ * hash of the request's host or path (0 if the request could not be read).
  */
 static __always_inline int kp_l7_judge(struct __sk_buff *skb, const struct kp_mux_cfg *cfg,
-				       __u32 mux_id, struct kp_mux_stats *st)
+				       __u32 mux_id, struct kp_mux_stats *st, __u32 *hash)
 {
 	struct l7_match m = { .hit = -1, .base = mux_id * KP_L7_MAX_RULES };
 	struct kp_http_scratch *x;
@@ -227,6 +242,15 @@ static __always_inline int kp_l7_judge(struct __sk_buff *skb, const struct kp_mu
 	m.rq = &x->req[s->slot & (KP_HTTP_NEST - 1)];
 	if (l7_fill(skb, s, m.rq))
 		goto out;
+	if (cfg->hash_http == KP_MUX_HASH_HOST)
+		*hash = l7_fnv(m.rq->host, m.rq->hlen == 255 ? KP_L7_HOST_BUF : m.rq->hlen,
+			       KP_L7_HOST_BUF);
+	else if (cfg->hash_http == KP_MUX_HASH_PATH)
+		*hash = l7_fnv(m.rq->path, m.rq->tlen, KP_L7_PATH_MAX);
+	if (!cfg->l7_on) {
+		ret = KP_L7_PASS;
+		goto out;
+	}
 	m.n = cfg->l7_nrules < KP_L7_MAX_RULES ? cfg->l7_nrules : KP_L7_MAX_RULES;
 	bpf_loop(KP_L7_MAX_RULES, l7_rule_cb, &m, 0);
 	if (m.hit >= 0) {

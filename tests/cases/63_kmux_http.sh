@@ -30,7 +30,8 @@ head -c 2097152 /dev/urandom > "$W/slow/file"
 for i in $(seq 1 3000); do echo "line $i of a text that nginx compresses on the fly"; done > "$W/t/text.txt"
 echo secret > "$W/admin/x"
 cp "$W/small" "$W/a"; cp "$W/small" "$W/b"
-chmod -R a+rwX "$W"
+mkdir -p "$KP_TMP/www2"; echo A > "$W/whoami"; echo B > "$KP_TMP/www2/whoami"
+chmod -R a+rwX "$W" "$KP_TMP/www2"
 cat > "$KP_TMP/nginx.conf" <<EOF
 daemon off;
 master_process off;
@@ -53,6 +54,7 @@ http {
 		location /up/ { dav_methods PUT DELETE; create_full_put_path on; }
 		location /slow/ { limit_rate 400k; }
 	}
+	server { listen 127.0.0.1:9632; root $KP_TMP/www2; }
 }
 EOF
 kp_bg nginx -c "$KP_TMP/nginx.conf" -e "$KP_TMP/nginx.err"
@@ -256,6 +258,26 @@ over=$(mjson one 'm["daemon"]["overflowed"]')
 grep -c 'GET /admin' "$KP_TMP/access.log" | grep -qx 0 && t_pass overflow_never_reach ||
 	t_fail overflow_never_reach "nginx saw /admin"
 
+# balance hash by Host: each host sticks to one backend, and the hosts spread.
+t_check mux_add_hash_host kpctl mux add byhost listen tcp://127.0.0.1:7635 \
+	backend tcp://127.0.0.1:9631 backend tcp://127.0.0.1:9632 parser http conns 4 \
+	balance hash hash_key host
+wait_port 127.0.0.1 7635
+wait_for 10 up byhost || t_fail byhost_connected "$(kpctl mux show byhost)"
+seen=
+for h in h1 h2 h3 h4 h5 h6 h7 h8; do
+	a=$(curl -sS -H "Host: $h.example" http://127.0.0.1:7635/whoami)
+	b=$(curl -sS -H "Host: ${h^^}.EXAMPLE:99" http://127.0.0.1:7635/whoami)
+	[ -n "$a" ] && [ "$a" = "$b" ] || seen="$seen $h:$a/$b"
+	seen_backends="${seen_backends:-} $a"
+done
+[ -z "$seen" ] && t_pass hash_host_sticks || t_fail hash_host_sticks "differ:$seen"
+case $seen_backends in *A*B*|*B*A*) t_pass hash_host_spreads ;;
+	*) t_fail hash_host_spreads "all on one backend:$seen_backends" ;; esac
+out=$(kpctl mux add bad listen tcp://127.0.0.1:7639 backend tcp://127.0.0.1:9631 \
+	parser 'len:size=4' balance hash hash_key host 2>&1) && t_fail hash_host_needs_http accepted ||
+	{ [[ $out == *"need 'parser http'"* ]] && t_pass hash_host_needs_http || t_fail hash_host_needs_http "$out"; }
+
 # deny_action close: no answer, just the close.
 t_check mux_add_close kpctl mux add strict listen tcp://127.0.0.1:7633 backend tcp://127.0.0.1:9631 \
 	parser http conns 2 allow method=GET,path=/small default deny deny_action close
@@ -301,5 +323,5 @@ kill -HUP "$KP_DAEMON_PID"
 wait_port 127.0.0.1 7634 && code 403 config_policy http://127.0.0.1:7634/admin/x
 code 200 config_allowed http://127.0.0.1:7634/small
 
-for m in web one strict conf; do kpctl mux del $m >/dev/null 2>&1; done
+for m in web one strict byhost conf; do kpctl mux del $m >/dev/null 2>&1; done
 kp_daemon_stop && t_pass daemon_stop || t_fail daemon_stop "rc $KP_DAEMON_RC"

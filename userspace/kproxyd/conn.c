@@ -58,7 +58,7 @@ static void tick_off(struct conn *c)
 }
 
 /* Bytes this socket has put in its TCP write queue so far (plus a constant). */
-static int out_total(int fd, __u64 *v)
+int kpd_out_total(int fd, __u64 *v)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
@@ -87,7 +87,7 @@ static __u64 delivered(struct side *s)
 	struct side *p = peer_of(s);
 	__u64 v;
 
-	if (out_total(p->fd, &v))
+	if (kpd_out_total(p->fd, &v))
 		return 0;
 	return v - p->out_base;
 }
@@ -602,7 +602,7 @@ static void conn_connected(struct conn *c)
 		if (c->px->cfg.sndbuf)
 			setsockopt(s->fd, SOL_SOCKET, SO_SNDBUFFORCE, &c->px->cfg.sndbuf,
 				   sizeof(c->px->cfg.sndbuf));
-		if (kp_sock_cookie(s->fd, &s->cookie) || out_total(s->fd, &s->out_base)) {
+		if (kp_sock_cookie(s->fd, &s->cookie) || kpd_out_total(s->fd, &s->out_base)) {
 			conn_abort(c, true);
 			return;
 		}

@@ -259,6 +259,8 @@ struct list_head *kpd_services(void);
 int proxy_add(const struct proxy_cfg *cfg, char *err, size_t errlen);
 int proxy_del(const char *name, char *err, size_t errlen);
 struct proxy *proxy_find(const char *name);
+/* Bytes @fd has taken to send so far: acknowledged plus still queued (SIOCOUTQ). */
+int kpd_out_total(int fd, __u64 *v);
 int kpd_listen_on(const struct kp_uri *u, char *err, size_t errlen);
 void proxy_accept(struct proxy *px);
 void proxy_maybe_free(struct proxy *px);

@@ -25,10 +25,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
-#include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "kproxyd.h"
@@ -354,10 +352,16 @@ static int mux_word(void *obj, const char *kw, const char *arg, char *err, size_
 		unsigned int off, len;
 		char end;
 
+		if (!strcmp(arg, "host") || !strcmp(arg, "path")) {
+			m->kcfg.hash_http = arg[0] == 'h' ? KP_MUX_HASH_HOST : KP_MUX_HASH_PATH;
+			m->kcfg.hash_len = 1;
+			return 0;
+		}
 		if (sscanf(arg, "%u:%u%c", &off, &len, &end) != 2 || !len ||
 		    len > KP_MUX_HASH_MAX || off > 65535) {
 			snprintf(err, errlen, "hash_key '%s': OFFSET:LENGTH, the bytes of each request "
-				 "that choose its backend (LENGTH 1 to %d)", arg, KP_MUX_HASH_MAX);
+				 "that choose its backend (LENGTH 1 to %d); or host or path for "
+				 "parser http", arg, KP_MUX_HASH_MAX);
 			return -EINVAL;
 		}
 		m->kcfg.hash_off = off;
@@ -668,16 +672,23 @@ static void mux_accept(struct mux *m)
 	}
 }
 
-/* Overflow: a backend connection of the client's own, once its kernel requests are answered. */
+static bool delivered(struct mux_client *c);
+
+/*
+ * Overflow: a backend connection of the client's own, once its kernel
+ * requests are answered and those answers are in its socket (so the relayed
+ * answers come after them).
+ */
 static void overflow_connect(struct mux_client *c)
 {
 	struct mux *m = c->m;
-	const struct kp_uri *u = &m->backends[m->rr++ % m->nbackends];
+	const struct kp_uri *u = &m->backends[m->rr % m->nbackends];
 
-	if (in_flight(c)) {
+	if (in_flight(c) || !delivered(c)) {
 		wake_at(now_ms() + 1);
 		return;
 	}
+	m->rr++;
 	c->be.fd = socket(u->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->be.fd < 0 || (connect(c->be.fd, (const struct sockaddr *)&u->addr, u->addrlen) &&
 			     errno != EINPROGRESS)) {
@@ -777,18 +788,6 @@ static int discard(struct mux_client *c)
 	return 0;
 }
 
-/* Bytes @fd has taken to send so far: acknowledged, and still queued. */
-static __u64 sent_bytes(int fd)
-{
-	struct tcp_info ti;
-	socklen_t l = sizeof(ti);
-	int outq = 0;
-
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) || ioctl(fd, SIOCOUTQ, &outq))
-		return 0;
-	return ti.tcpi_bytes_acked + outq;
-}
-
 /* The 403 (or 400: a request the policy could not judge), unless deny_action is close. */
 static void deny_answer(struct mux_client *c, bool bad)
 {
@@ -800,6 +799,17 @@ static void deny_answer(struct mux_client *c, bool bad)
 	shutdown(c->e.fd, SHUT_WR);
 	c->answered = true;
 	c->deny_by_ms = now_ms() + MUX_LINGER_MS;
+}
+
+/* Has @c's socket taken every response byte the kernel redirected to it? */
+static bool delivered(struct mux_client *c)
+{
+	struct kp_mux_sk ms;
+
+	__u64 sent;
+
+	return !kp_mux_sk_get(mdp, c->cookie, &ms) && !kpd_out_total(c->e.fd, &sent) &&
+	       sent >= ms.resp_bytes;
 }
 
 /*
@@ -824,7 +834,7 @@ static void deny_step(struct mux_client *c)
 			client_free(c, true);
 			return;
 		}
-		if (in_flight(c) || sent_bytes(c->e.fd) < ms.resp_bytes) {
+		if (in_flight(c) || !delivered(c)) {
 			if (now >= c->deny_by_ms) {
 				c->m->deny_resets++;
 				client_free(c, true);
@@ -854,7 +864,7 @@ static bool deny_start(struct mux_client *c)
 	if (kp_mux_sk_get(mdp, c->cookie, &ms) || !(ms.flags & KP_MUX_DENIED))
 		return false;
 	c->denied = true;
-	c->ceof = c->eof;
+	c->ceof = false;	/* discard() finds the end after the passed bytes */
 	c->deny_by_ms = now_ms() + MUX_DRAIN_MS;
 	/* overflow: relay what came before the denied request */
 	c->deny_limit = ms.deny_at > ms.pass_at ? ms.deny_at - ms.pass_at : 0;
@@ -902,9 +912,39 @@ static void overflow_step(struct mux_client *c)
 	ev_set(&c->be, (c->beof || c->len[1] ? 0 : EPOLLIN | EPOLLRDHUP) | (c->len[0] ? EPOLLOUT : 0));
 }
 
-static void client_event(struct mux_client *c, __u32 events)
+/*
+ * Has the verdict handed @c to kproxyd: overflow (no free slot), or a
+ * request the policy denied? Then carry it on that way. One reading of the
+ * flags decides: the verdict sets OVERFLOW (if ever) before DENIED, and
+ * either before the bytes it passes, so DENIED without OVERFLOW means all
+ * of the client's earlier requests went to its slot. An end seen before
+ * (eof) is the relay's or the discard's to find again, after the passed bytes.
+ */
+static bool client_handed(struct mux_client *c)
 {
 	struct kp_mux_sk ms;
+
+	if (kp_mux_sk_get(mdp, c->cookie, &ms))
+		return false;
+	if (ms.flags & KP_MUX_OVERFLOW) {
+		c->overflow = true;
+		c->eof = false;
+		c->close_by_ms = 0;
+		c->m->overflowed++;
+		ev_set(&c->e, 0);
+		overflow_step(c);
+		return true;
+	}
+	if (ms.flags & KP_MUX_DENIED) {
+		deny_start(c);
+		deny_step(c);
+		return true;
+	}
+	return false;
+}
+
+static void client_event(struct mux_client *c, __u32 events)
+{
 
 	if (c->overflow) {
 		overflow_step(c);
@@ -920,17 +960,12 @@ static void client_event(struct mux_client *c, __u32 events)
 		client_free(c, true);
 		return;
 	}
-	if (!kp_mux_sk_get(mdp, c->cookie, &ms) && (ms.flags & KP_MUX_OVERFLOW)) {
-		c->overflow = true;
-		c->m->overflowed++;
-		ev_set(&c->e, 0);
-		overflow_step(c);
-		return;
-	}
-	if (c->denied || deny_start(c)) {
+	if (c->denied) {
 		deny_step(c);
 		return;
 	}
+	if (client_handed(c))
+		return;
 	if (events & (EPOLLRDHUP | EPOLLHUP)) {
 		/* The client is done sending: close once it has its responses. */
 		c->eof = true;
@@ -1031,11 +1066,9 @@ void mux_tick(void)
 			}
 			if (!c->close_by_ms)
 				continue;
-			/* It ended with a request the policy denied: answer that first. */
-			if (deny_start(c)) {
-				deny_step(c);
+			/* Its last requests overflowed, or one was denied: those first. */
+			if (client_handed(c))
 				continue;
-			}
 			if ((!in_flight(c) && !unparsed(c, now)) || now >= c->close_by_ms)
 				client_free(c, false);
 			else
@@ -1104,6 +1137,12 @@ static int mux_parse(struct mux *m, int argc, char **argv, char *err, size_t err
 	    (m->kcfg.req.kind != KP_PARSER_HTTP || m->kcfg.req.http_responses)) {
 		snprintf(err, errlen, "mux '%s': allow, deny, default and deny_action judge HTTP "
 			 "requests: they need 'parser http' (or 'request_parser http')", m->name);
+		ret = -EINVAL;
+	}
+	if (!ret && m->kcfg.hash_http &&
+	    (m->kcfg.req.kind != KP_PARSER_HTTP || m->kcfg.req.http_responses)) {
+		snprintf(err, errlen, "mux '%s': hash_key host and hash_key path need 'parser http'",
+			 m->name);
 		ret = -EINVAL;
 	}
 	m->kcfg.l7_nrules = m->nrules;
