@@ -127,6 +127,30 @@ PY
 recycled() { [ "$(mstat mute daemon slot_recycles)" -ge 1 ] && idle mute && up mute; }
 wait_for 10 recycled && t_pass slot_recycled || t_fail slot_recycled "$(kpctl mux show mute)"
 t_check mux_del_mute kpctl mux del mute
+# A backend that never answers: after response_timeout its connection goes, the
+# waiting client is reset, the slot comes back.
+t_check mux_add_deaf kpctl mux add deaf listen tcp://127.0.0.1:7609 backend tcp://127.0.0.1:9613 \
+	parser 'len:size=4,be,max=65536' conns 1 response_timeout 600
+wait_port 127.0.0.1 7609; wait_for 10 up deaf
+out=$("$KP_PYTHON" - <<'PY'
+import socket, time
+s = socket.create_connection(('127.0.0.1', 7609))
+t = time.time()
+s.sendall(bytes.fromhex('00000008') + b'deaf')
+s.settimeout(20)
+try:
+    b = s.recv(100)
+    print('closed' if not b else 'answered?', round(time.time() - t, 1))
+except ConnectionResetError:
+    print('reset', round(time.time() - t, 1))
+except socket.timeout:
+    print('still waiting after 20 s')
+PY
+)
+case $out in reset*|closed*) t_pass response_timeout_resets ;; *) t_fail response_timeout_resets "$out" ;; esac
+timed() { [ "$(mstat deaf daemon response_timeouts)" = 1 ] && up deaf; }
+wait_for 10 timed && t_pass response_timeout_counted || t_fail response_timeout_counted "$(kpctl mux show deaf)"
+t_check mux_del_deaf kpctl mux del deaf
 wait $during && t_pass others_unaffected || t_fail others_unaffected "$(cat "$KP_TMP/during.out")"
 n=$(mstat rpc kernel parse_errors)
 [ "$n" -ge 2 ] && t_pass parse_errors_counted || t_fail parse_errors_counted "parse_errors $n"

@@ -37,6 +37,7 @@
 #define MUX_DRAIN_MS		30000	/* a closing client waits this long for its responses */
 #define MUX_MSG_TIMEOUT_MS	10000	/* a message must be complete this long after it began */
 #define MUX_LINGER_MS		2000	/* a denied client: its bytes are read and dropped this long */
+#define MUX_RESPONSE_TIMEOUT_MS	30000	/* a backend silent this long with a request waiting */
 
 enum mux_kind { MK_LISTEN = 1, MK_CLIENT, MK_SLOT, MK_OVERFLOW };
 
@@ -91,6 +92,8 @@ struct mux {
 	unsigned int conns;
 	unsigned int max_clients;
 	unsigned int msg_timeout_ms;
+	unsigned int response_timeout_ms;	/* 0: none */
+	__u64 next_rt_check;
 	struct kp_mux_cfg kcfg;
 	char parser_file[2][KPD_PATH_MAX];	/* parser bpf:FILE, requests and responses */
 	struct bpf_object *parser_obj[2];
@@ -104,6 +107,7 @@ struct mux {
 	__u64 accepted, rejected, closed, overflowed, slot_deaths, inflight_resets, backend_fail;
 	__u64 msg_timeouts;		/* clients closed: a message did not complete in time */
 	__u64 slot_recycles;		/* slots reconnected: their client left with requests in flight */
+	__u64 response_timeouts;	/* slots reconnected, their client reset: the backend was silent */
 	__u64 user_bytes;
 	/* L7 policy (parser http): rules in order, first match wins */
 	struct kp_l7_rule rules[KP_L7_MAX_RULES];
@@ -388,6 +392,14 @@ static int mux_word(void *obj, const char *kw, const char *arg, char *err, size_
 		}
 		m->deny_close = !strcmp(arg, "close");
 		mp->have_default = true;
+	} else if (!strcmp(kw, "response_timeout")) {
+		if (kpd_parse_num(kw, arg, 0, 3600000, &v, err, errlen))
+			return -EINVAL;
+		if (v && v < 100) {
+			snprintf(err, errlen, "response_timeout %lu: 0 (none) or at least 100 ms", v);
+			return -EINVAL;
+		}
+		m->response_timeout_ms = v;
 	} else if (!strcmp(kw, "max_clients")) {
 		if (kpd_parse_num(kw, arg, 1, KP_MAX_SOCKS / 4, &v, err, errlen))
 			return -EINVAL;
@@ -395,7 +407,7 @@ static int mux_word(void *obj, const char *kw, const char *arg, char *err, size_
 	} else {
 		snprintf(err, errlen, "unknown keyword '%s': expected listen, backend, parser, "
 			 "request_parser, response_parser, conns, balance, hash_key, msg_timeout, "
-			 "max_clients, allow, deny, default or deny_action", kw);
+			 "response_timeout, max_clients, allow, deny, default or deny_action", kw);
 		return -EINVAL;
 	}
 	return 0;
@@ -1019,6 +1031,44 @@ void mux_event(struct ev_src *src, __u32 events)
 	}
 }
 
+/*
+ * Slots whose backend has sent nothing for response_timeout while a request
+ * waits there (nothing received, and nothing sent since either): the slot's
+ * connection goes, and with it the client that waits (slot_down() resets
+ * it). Checked a few times per timeout, at least every second.
+ */
+static void response_timeouts(struct mux *m, __u64 now)
+{
+	unsigned int period;
+	int i;
+
+	if (!m->response_timeout_ms)
+		return;
+	if (now < m->next_rt_check) {
+		wake_at(m->next_rt_check);
+		return;
+	}
+	period = m->response_timeout_ms / 4 < 1000 ? m->response_timeout_ms / 4 : 1000;
+	m->next_rt_check = now + period;
+	wake_at(m->next_rt_check);
+	for (i = 0; i < (int)m->conns; i++) {
+		struct mux_slot *s = &m->slots[i];
+		socklen_t l = sizeof(struct tcp_info);
+		struct kp_mux_slot ks;
+		struct tcp_info ti;
+
+		if (!s->up || kp_mux_slot_get(mdp, m->id, i, &ks) || ks.state != KP_SLOT_OWNED ||
+		    !ks.outstanding || getsockopt(s->e.fd, IPPROTO_TCP, TCP_INFO, &ti, &l) ||
+		    ti.tcpi_last_data_recv < m->response_timeout_ms ||
+		    ti.tcpi_last_data_sent < m->response_timeout_ms)
+			continue;
+		kp_info("mux %s: backend connection %d silent for %u ms with %u request(s) waiting: "
+			"closing it", m->name, s->idx, m->response_timeout_ms, ks.outstanding);
+		m->response_timeouts++;
+		slot_down(s);
+	}
+}
+
 void mux_tick(void)
 {
 	struct list_head *p, *q, *nq;
@@ -1039,6 +1089,7 @@ void mux_tick(void)
 	for (p = muxes.next; p != &muxes; p = p->next) {
 		struct mux *m = container_of(p, struct mux, node);
 
+		response_timeouts(m, now);
 		for (i = 0; i < (int)m->conns; i++) {
 			struct mux_slot *s = &m->slots[i];
 
@@ -1115,6 +1166,7 @@ static int mux_parse(struct mux *m, int argc, char **argv, char *err, size_t err
 	m->conns = MUX_CONNS_DEFAULT;
 	m->max_clients = KPD_MAX_CONNS_DEFAULT;
 	m->msg_timeout_ms = MUX_MSG_TIMEOUT_MS;
+	m->response_timeout_ms = MUX_RESPONSE_TIMEOUT_MS;
 	LIST_INIT(&m->clients);
 	LIST_INIT(&m->node);
 	ret = kpd_parse_words("mux", argc, argv, m->name, mux_word, &mp, err, errlen);
@@ -1239,6 +1291,7 @@ int mux_add_id(int argc, char **argv, int want_id, char *err, size_t errlen)
 	list_add_tail(&m->node, &muxes);
 	for (i = 0; i < (int)m->conns; i++)
 		slot_connect(&m->slots[i]);
+	wake_at(now_ms() + 1);	/* response_timeouts() from now on */
 	ev_set(&m->e, EPOLLIN);
 	kp_info("mux %s: listening, %u backend connections", m->name, m->conns);
 	return 0;
@@ -1412,7 +1465,7 @@ json_object *muxes_json(const char *name, char *err, size_t errlen)
 #define US(f) json_object_object_add(u, #f, json_object_new_int64(m->f))
 		US(accepted); US(rejected); US(closed); US(overflowed); US(slot_deaths);
 		US(inflight_resets); US(backend_fail); US(user_bytes); US(msg_timeouts);
-		US(slot_recycles); US(deny_answers); US(deny_resets);
+		US(slot_recycles); US(deny_answers); US(deny_resets); US(response_timeouts);
 #undef US
 		if (m->kcfg.l7_on)
 			json_object_object_add(mo, "policy", policy_json(m, &st));
