@@ -96,6 +96,14 @@ static __always_inline struct kp_mux_slot *slot_at(__u32 mux_id, __u32 slot)
 	return bpf_map_lookup_elem(&kp_mux_slots, &k);
 }
 
+/* Does the oldest request outstanding on backend connection @ms answer a HEAD? */
+static __always_inline bool slot_head(struct kp_mux_sk *ms)
+{
+	struct kp_mux_slot *s = slot_at(ms->mux_id, ms->slot & (KP_MUX_MAX_SLOTS - 1));
+
+	return s && (*(volatile __u64 *)&s->head_bits & 1);
+}
+
 SEC("sk_skb/stream_parser")
 int kp_mux_parse(struct __sk_buff *skb)
 {
@@ -117,6 +125,8 @@ int kp_mux_parse(struct __sk_buff *skb)
 		/* The user's parser answers for us; we only get here if it is missing. */
 		bpf_tail_call(skb, &kp_mux_parsers, ms->mux_id * 2 + (ms->role == KP_MUX_BACKEND));
 		ret = -EBADMSG;
+	} else if (pc->kind == KP_PARSER_HTTP && ms->role == KP_MUX_BACKEND) {
+		ret = kp_parse_http_resp(pc, skb, off, slot_head(ms));
 	} else {
 		ret = kp_parse(pc, skb, off);
 	}
@@ -157,7 +167,7 @@ static __always_inline int hash_backend(struct __sk_buff *skb, struct kp_mux_cfg
  * there is none.
  */
 static __always_inline __u64 claim(struct kp_mux_cfg *cfg, struct kp_mux_sk *ms, __u64 cookie,
-				   int want)
+				   int want, __u64 head)
 {
 	struct kp_mux_slot *s;
 	__u32 i, n = cfg->nslots, start = 0, *rr, idx;
@@ -170,6 +180,7 @@ static __always_inline __u64 claim(struct kp_mux_cfg *cfg, struct kp_mux_sk *ms,
 			if (s->state == KP_SLOT_OWNED && s->owner == cookie &&
 			    s->outstanding < KP_MUX_MAX_OUTSTANDING &&
 			    (want < 0 || s->backend == (__u32)want)) {
+				s->head_bits |= head << (s->outstanding & 63);
 				s->outstanding++;
 				be = s->cookie;
 			}
@@ -197,6 +208,7 @@ static __always_inline __u64 claim(struct kp_mux_cfg *cfg, struct kp_mux_sk *ms,
 			s->state = KP_SLOT_OWNED;
 			s->owner = cookie;
 			s->outstanding = 1;
+			s->head_bits = head;
 			be = s->cookie;
 		}
 		bpf_spin_unlock(&s->lock);
@@ -219,11 +231,33 @@ static __always_inline void unclaim(struct kp_mux_sk *ms, __u64 cookie)
 	if (!s)
 		return;
 	bpf_spin_lock(&s->lock);
+	if (s->owner == cookie && s->outstanding)
+		s->head_bits &= ~(1ULL << ((s->outstanding - 1) & 63));
 	if (s->owner == cookie && s->outstanding && !--s->outstanding) {
 		s->state = KP_SLOT_FREE;
 		s->owner = 0;
 	}
 	bpf_spin_unlock(&s->lock);
+}
+
+/*
+ * Is this HTTP request a HEAD? Its response has a header section only,
+ * whatever its Content-Length says; the response parser must know (below).
+ * Empty lines before a request line are allowed: up to 4 are skipped.
+ */
+static __always_inline bool http_is_head(struct __sk_buff *skb)
+{
+	__u8 b[13] = {};
+	__u32 i, off = kp_msg_offset(skb);
+
+	if (bpf_skb_load_bytes(skb, off, b, 5))
+		return false;
+	for (i = 0; i < 4 && b[0] == '\r'; i++) {
+		off += 2;
+		if (bpf_skb_load_bytes(skb, off, b, 5))
+			return false;
+	}
+	return b[0] == 'H' && b[1] == 'E' && b[2] == 'A' && b[3] == 'D' && b[4] == ' ';
 }
 
 /*
@@ -276,7 +310,7 @@ static __always_inline int client_msg(struct __sk_buff *skb, struct kp_mux_sk *m
 		want = cfg->nbackends ? hash % cfg->nbackends : 0;
 	else if (cfg->balance == KP_MUX_BAL_HASH)
 		want = hash_backend(skb, cfg);
-	be = claim(cfg, ms, cookie, want);
+	be = claim(cfg, ms, cookie, want, cfg->resp.kind == KP_PARSER_HTTP && http_is_head(skb));
 	if (!be) {
 		if (st && cfg->balance == KP_MUX_BAL_HASH)
 			st->hash_busy++;
@@ -334,6 +368,8 @@ static __always_inline int backend_msg(struct __sk_buff *skb, struct kp_mux_sk *
 	bpf_spin_lock(&s->lock);
 	owner = s->owner;
 	/* An interim response (100 Continue, 103 Early Hints) answers nothing yet. */
+	if (!interim && s->outstanding)
+		s->head_bits >>= 1;
 	if (!interim && s->outstanding && !--s->outstanding && s->state == KP_SLOT_OWNED) {
 		s->state = KP_SLOT_FREE;
 		s->owner = 0;

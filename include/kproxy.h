@@ -422,6 +422,7 @@ struct kp_mux_slot {
 	__u64 owner;			/* cookie of the client that owns it, 0: free */
 	__u32 outstanding;		/* requests sent, responses not yet back */
 	__u32 backend;			/* index of the backend it is connected to */
+	__u64 head_bits;		/* http: bit i set if the i-th outstanding request (0: oldest) is HEAD */
 };
 
 enum { KP_SLOT_EMPTY = 0, KP_SLOT_FREE, KP_SLOT_OWNED };

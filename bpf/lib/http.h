@@ -56,6 +56,7 @@ struct kp_http_scan {
 	__u8 cstate;			/* C_*: the chunk-size line */
 	__u8 record;			/* the policy's scan: header only, spans recorded */
 	__u8 slot;			/* its index in kp_http_scratch */
+	__u8 head;			/* a response to a HEAD: no body, whatever the fields say */
 	__u16 nchunks;
 	__u64 csize;
 	/* The twin's struct http_scan. */
@@ -495,7 +496,8 @@ static __always_inline long http_framing(struct kp_http_scan *s)
 
 	if (s->record)
 		return http_done(s, hdr_len);
-	if (s->responses && (s->status / 100 == 1 || s->status == 204 || s->status == 304))
+	if (s->responses && (s->status / 100 == 1 || s->status == 204 || s->status == 304 ||
+			     s->head))
 		return http_done(s, hdr_len);
 	if (s->te_seen) {
 		if (s->minor == 0 || s->cl_seen || !s->te_chunked)
@@ -713,6 +715,23 @@ static __always_inline long kp_http_run(struct __sk_buff *skb, struct kp_http_sc
 
 	bpf_loop(KP_HTTP_STEPS, http_step_cb, &c, 0);
 	return s->done ? s->ret : -EMSGSIZE;
+}
+
+/* The length of the HTTP response at @off of @skb, @head if it answers a HEAD. */
+static __always_inline long kp_parse_http_resp(const struct kp_parser_cfg *pc,
+					       struct __sk_buff *skb, __u32 off, bool head)
+{
+	struct kp_http_scratch *x;
+	struct kp_http_scan *s;
+	long ret = -EBADMSG;
+
+	s = http_enter(&x, pc, skb, off);
+	if (s) {
+		s->head = head;
+		ret = kp_http_run(skb, s);
+	}
+	http_leave(x);
+	return ret;
 }
 
 /* The length of the HTTP message at @off of @skb: kp_parse()'s contract. */

@@ -74,9 +74,9 @@
  *	the message's end beyond max_msg.
  *	Limits (what a parser that sees one direction cannot know):
  *	  - a response to HEAD has no body, but its fields describe the body a
- *	    GET would have had: it is framed as if that body followed, which
- *	    desynchronizes the stream unless Content-Length is 0 (or the status
- *	    is 1xx, 204 or 304). Do not multiplex HEAD requests.
+ *	    GET would have had: this parser frames it as if that body followed.
+ *	    kmux's BPF response parser is told by the verdict which responses
+ *	    answer a HEAD (kp_mux_slot.head_bits) and frames those without one.
  *	  - after a 101 (Upgrade) or a 2xx to CONNECT the stream is no longer
  *	    HTTP: its next bytes are -EBADMSG.
  *	  - responses "delimited by close" (rule 5) are refused.
