@@ -183,6 +183,48 @@ spec=$(for i in $(seq 1 10); do printf '/small:200,/big:200,'; done)
 out=$(pipe 7631 "$W" "${spec%,}")
 [ "$out" = ok ] && t_pass pipelined_20 || t_fail pipelined_20 "$out"
 
+# A chunked PUT split in two at every byte position (one connection each), then a
+# GET of what it stored: the parser must frame it the same however it arrives.
+step=1; [ "${KP_IN_VM:-0}" = 1 ] && step=5
+out=$("$KP_PYTHON" - "$step" <<'PY'
+import socket, sys, time
+req = (b'PUT /up/split HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n'
+       b'5\r\nhello\r\n3;x=y\r\nabc\r\n0\r\nT: v\r\n\r\n')
+get = b'GET /up/split HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'
+bad = []
+def response(s, buf):
+    while b'\r\n\r\n' not in buf:
+        b = s.recv(65536)
+        if not b:
+            raise EOFError
+        buf += b
+    head, buf = buf.split(b'\r\n\r\n', 1)
+    n = 0
+    for l in head.split(b'\r\n')[1:]:
+        k, v = l.split(b':', 1)
+        if k.lower() == b'content-length':
+            n = int(v)
+    while len(buf) < n:
+        buf += s.recv(65536)
+    return head.split(b' ')[1], buf[:n], buf[n:]
+for k in range(1, len(req), int(sys.argv[1])):
+    s = socket.create_connection(('127.0.0.1', 7631))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.settimeout(10)
+    try:
+        s.sendall(req[:k]); time.sleep(0.005); s.sendall(req[k:] + get)
+        st1, _, rest = response(s, b'')
+        st2, body, rest = response(s, rest)
+        if st1 not in (b'201', b'204') or st2 != b'200' or body != b'helloabc':
+            bad.append('%d: %s %s %r' % (k, st1, st2, body))
+    except Exception as e:
+        bad.append('%d: %s' % (k, e))
+    s.close()
+print('ok' if not bad else '; '.join(bad[:5]))
+PY
+)
+[ "$out" = ok ] && t_pass split_every_byte || t_fail split_every_byte "$out"
+
 # HEAD: a response whose Content-Length announces a body that does not come.
 out=$(pipe 7631 "$W" "HEAD /big:200,/small:200,HEAD /small:200,/big:200,HEAD /a:200")
 [ "$out" = ok ] && t_pass head_pipelined || t_fail head_pipelined "$out"
