@@ -43,7 +43,7 @@ static const struct cmd {
 
 enum {
 	OPT_MODE = 256, OPT_ONCE, OPT_NO_VERIFY, OPT_DIR, OPT_SEED, OPT_CHUNK,
-	OPT_EXPECT_RESET, OPT_EXPECT_FAIL, OPT_TIMEOUT, OPT_CONNECT_TIMEOUT, OPT_FRAME,
+	OPT_EXPECT_RESET, OPT_EXPECT_FAIL, OPT_TIMEOUT, OPT_CONNECT_TIMEOUT, OPT_FRAME, OPT_WINDOW,
 };
 
 static const struct option long_opts[] = {
@@ -65,6 +65,7 @@ static const struct option long_opts[] = {
 	{ "expect-fail", no_argument, NULL, OPT_EXPECT_FAIL },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "frame", required_argument, NULL, OPT_FRAME },
+	{ "window", required_argument, NULL, OPT_WINDOW },
 	{ 0 }
 };
 
@@ -74,10 +75,12 @@ static const struct {
 } opt_scope[] = {
 	{ 'j', C_ALL }, { 'h', C_ALL }, { OPT_CONNECT_TIMEOUT, C_CLIENT },
 	{ OPT_MODE, C_SERVER }, { OPT_ONCE, C_SERVER }, { OPT_NO_VERIFY, C_SERVER },
-	{ 'c', C_CLIENT }, { 'T', C_RR | C_STREAM }, { 's', C_RR }, { OPT_FRAME, C_RR },
+	{ 'c', C_CLIENT }, { 'T', C_RR | C_STREAM }, { 's', C_RR | C_STREAM },
+	{ OPT_FRAME, C_RR | C_STREAM }, { OPT_WINDOW, C_STREAM },
 	{ 't', C_RR | C_STREAM }, { OPT_DIR, C_STREAM }, { 'b', C_XFER },
 	{ OPT_SEED, C_SERVER | C_STREAM | C_XFER }, { OPT_CHUNK, C_STREAM | C_XFER },
-	{ OPT_EXPECT_RESET, C_XFER }, { OPT_EXPECT_FAIL, C_XFER }, { OPT_TIMEOUT, C_XFER },
+	{ OPT_EXPECT_RESET, C_XFER }, { OPT_EXPECT_FAIL, C_XFER },
+	{ OPT_TIMEOUT, C_XFER | C_STREAM },
 };
 
 static void usage(FILE *f)
@@ -87,12 +90,19 @@ static void usage(FILE *f)
 		"  %s server URI [--mode echo|sink|source] [--once] [--no-verify] [--seed S]\n"
 		"  %s rr     URI [--conns N] [--size B] [--time S] [--threads T] [--frame len4]\n"
 		"  %s stream URI [--conns N] [--time S] [--dir up|down] [--threads T] [--chunk B]\n"
+		"  %s stream URI --frame len4 [--size B] [--window W] [--conns N] [--time S]\n"
+		"                [--threads T] [--chunk B] [--timeout MS]\n"
 		"  %s xfer   URI --bytes N [--conns C] [--seed S] [--chunk B] [--timeout MS]\n"
 		"                [--expect-reset | --expect-fail]\n"
+		"stream --frame len4: messages of --size bytes (5 to 64M, default 4K; a 4-byte\n"
+		"  big-endian length first) to an echo server, at most --window (1 to %d,\n"
+		"  default %d) unanswered per connection; each echo checked; waits --timeout ms\n"
+		"  (default %d) for the last echoes.\n"
 		"Common: -j|--json, --connect-timeout MS, -h|--help\n"
 		"URI: tcp://127.0.0.1:9000 or tcp6://[::1]:9000. Sizes take K, M, G (powers of 1024).\n"
 		"Exit: 0 success, 1 failed run or data mismatch, 2 port in use, 64 bad usage.\n",
-		prog, prog, prog, prog, prog);
+		prog, prog, prog, prog, prog, prog, KP_MAX_WINDOW, KP_DEF_WINDOW,
+		KP_DEF_IDLE_TIMEOUT_MS);
 }
 
 void kp_err(const struct kp_opts *o, const char *fmt, ...)
@@ -120,6 +130,28 @@ void kp_json_print(struct json_object *j)
 						      JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(j);
 	fflush(stdout);
+}
+
+/* A number printed with @decimals digits after the point, as a JSON number. */
+struct json_object *kp_json_fixed(double v, int decimals)
+{
+	char s[48];
+
+	snprintf(s, sizeof(s), "%.*f", decimals, v);
+	return json_object_new_double_s(v, s);
+}
+
+/* The fields every client command's JSON result starts with. */
+struct json_object *kp_json_result(const struct kp_opts *o, const char *mode, double secs)
+{
+	struct json_object *j = json_object_new_object();
+
+	json_object_object_add(j, "mode", json_object_new_string(mode));
+	json_object_object_add(j, "uri", json_object_new_string(o->uri_str));
+	json_object_object_add(j, "conns", json_object_new_int(o->conns));
+	json_object_object_add(j, "threads", json_object_new_int(o->threads));
+	json_object_object_add(j, "seconds", kp_json_fixed(secs, 3));
+	return j;
 }
 
 void kp_warn(const char *fmt, ...)
@@ -222,7 +254,8 @@ static const char *opt_name(int val)
 
 static int parse_opts(int argc, char **argv, const struct cmd *cmd, struct kp_opts *o)
 {
-	bool got_bytes = false, got_conns = false;
+	bool got_bytes = false, got_conns = false, got_size = false, got_window = false;
+	bool got_timeout = false, got_dir = false;
 	char err[256];
 	int c, i;
 	size_t k;
@@ -258,6 +291,14 @@ static int parse_opts(int argc, char **argv, const struct cmd *cmd, struct kp_op
 		case OPT_TIMEOUT:
 			if (parse_int(optarg, 1, 3600000, &o->timeout_ms))
 				BAD("bad --timeout '%s': milliseconds, 1 to 3600000", optarg);
+			got_timeout = true;
+			break;
+		case OPT_WINDOW:
+			if (parse_int(optarg, 1, KP_MAX_WINDOW, &o->window))
+				BAD("bad --window '%s': messages in flight, 1 to %d (kmux moves "
+				    "a client with more than %d to user space)", optarg,
+				    KP_MAX_WINDOW, KP_MAX_WINDOW);
+			got_window = true;
 			break;
 		case OPT_MODE:
 			if (!strcmp(optarg, "echo"))
@@ -287,6 +328,7 @@ static int parse_opts(int argc, char **argv, const struct cmd *cmd, struct kp_op
 		case 's':
 			if (parse_size(optarg, &o->size) || !o->size || o->size > (1u << 30))
 				BAD("bad --size '%s': bytes from 1 to 1G", optarg);
+			got_size = true;
 			break;
 		case OPT_FRAME:
 			if (strcmp(optarg, "len4"))
@@ -311,6 +353,7 @@ static int parse_opts(int argc, char **argv, const struct cmd *cmd, struct kp_op
 				o->down = true;
 			else
 				BAD("bad --dir '%s': use up (to a sink) or down (from a source)", optarg);
+			got_dir = true;
 			break;
 		case 'b':
 			if (parse_size(optarg, &o->bytes) || o->bytes > (1ull << 40))
@@ -346,6 +389,17 @@ static int parse_opts(int argc, char **argv, const struct cmd *cmd, struct kp_op
 		BAD("xfer needs --bytes N, the bytes each connection sends (e.g. --bytes 64M)");
 	if (cmd->bit != C_SERVER && !kp_sockaddr_port((struct sockaddr *)&o->uri.addr))
 		BAD("'%s' has port 0: give the port the server listens on", o->uri_str);
+	if (cmd->bit == C_STREAM && !o->frame && (got_size || got_window || got_timeout))
+		BAD("--size, --window and --timeout apply to stream only with --frame len4");
+	if (cmd->bit == C_STREAM && o->frame) {
+		if (got_dir)
+			BAD("stream --frame len4 talks to an echo server: it takes no --dir");
+		if (!got_size)
+			o->size = 4096;
+		if (o->size > 64u << 20)
+			BAD("bad --size %" PRIu64 ": stream --frame len4 sends messages of 5 bytes "
+			    "to 64M", o->size);
+	}
 	if (o->frame && o->size < 4 + 1)
 		BAD("--frame len4 needs --size of at least 5: 4 bytes of length and 1 of payload");
 	if (o->threads > o->conns) {
@@ -368,6 +422,7 @@ int main(int argc, char **argv)
 		.seconds = 5,
 		.seed = 1,
 		.chunk = 64 * 1024,
+		.window = KP_DEF_WINDOW,
 		.mode = KP_SERVER_ECHO,
 		.verify = true,
 	};

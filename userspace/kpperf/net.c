@@ -260,3 +260,19 @@ int kp_connect_report(const struct kp_opts *o, int n, const int *errs)
 		kp_err(o, "cannot connect to %s: %s", o->uri_str, strerror(errs[first]));
 	return -errs[first];
 }
+
+/*
+ * Make epoll watch @events on @fd (data @ptr) if it does not already: *@cur
+ * is what it watches now. Returns 0 or -errno.
+ */
+int kp_epoll_watch(int ep, int fd, void *ptr, uint32_t *cur, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = ptr };
+
+	if (*cur == events)
+		return 0;
+	if (epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev))
+		return -errno;
+	*cur = events;
+	return 0;
+}

@@ -80,14 +80,7 @@ static char listen_tag, signal_tag;
 
 static int conn_watch(struct server *s, struct conn *c, uint32_t events)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = c };
-
-	if (c->events == events)
-		return 0;
-	if (epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ev))
-		return -errno;
-	c->events = events;
-	return 0;
+	return kp_epoll_watch(s->ep, c->fd, c, &c->events, events);
 }
 
 static void listener_watch(struct server *s, bool on)

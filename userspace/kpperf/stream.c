@@ -14,8 +14,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,13 +27,10 @@
 
 #define RBUF_SIZE	(256 * 1024)
 #define IO_BUDGET	(1024 * 1024)
-#define MAX_REPORTED	10
 
 struct sconn {
-	int fd;
-	int idx;
+	struct kp_conn k;	/* first: worker.c's part */
 	uint64_t off;		/* stream offset written or checked so far */
-	uint8_t *tx;		/* up: generated, not yet written */
 	size_t tx_len, tx_off;
 	bool checking;		/* down: the header has been recognised */
 	uint8_t head[16];
@@ -44,62 +39,34 @@ struct sconn {
 };
 
 struct sworker {
-	struct kp_opts *o;
-	pthread_t tid;
-	int ep;
-	struct sconn *c;
-	int n, live;
-	uint64_t deadline, end;
-	uint64_t bytes, errors;
+	struct kp_worker k;	/* first: worker.c's part */
+	uint64_t bytes;
 	uint8_t rbuf[RBUF_SIZE];
 };
-
-static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
-static int reported;
-
-static void conn_error(struct sworker *w, struct sconn *c, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void conn_error(struct sworker *w, struct sconn *c, const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	pthread_mutex_lock(&report_lock);
-	if (reported++ < MAX_REPORTED)
-		kp_warn("conn %d: %s", c->idx, msg);
-	pthread_mutex_unlock(&report_lock);
-	w->errors++;
-	close(c->fd);
-	c->fd = -1;
-	w->live--;
-}
 
 static void sock_error(struct sworker *w, struct sconn *c, int err)
 {
 	if (err == ECONNRESET || err == EPIPE)
-		conn_error(w, c, "connection reset after %" PRIu64 " bytes%s", c->off,
-			   w->o->down ? "" : " (a kpperf sink resets a stream whose data differs)");
+		kp_conn_fail(&w->k, &c->k, "connection reset after %" PRIu64 " bytes%s", c->off,
+			     w->k.o->down ? "" :
+			     " (a kpperf sink resets a stream whose data differs)");
 	else
-		conn_error(w, c, "%s after %" PRIu64 " bytes", strerror(err), c->off);
+		kp_conn_fail(&w->k, &c->k, "%s after %" PRIu64 " bytes", strerror(err), c->off);
 }
 
 static void do_send(struct sworker *w, struct sconn *c)
 {
-	size_t chunk = w->o->chunk, budget = IO_BUDGET;
+	size_t chunk = w->k.o->chunk, budget = IO_BUDGET;
 
 	while (budget) {
 		ssize_t n;
 
 		if (c->tx_off == c->tx_len) {
-			kp_pattern_fill(&c->pat, c->off, c->tx, chunk);
+			kp_pattern_fill(&c->pat, c->off, c->k.buf, chunk);
 			c->tx_len = chunk;
 			c->tx_off = 0;
 		}
-		n = send(c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off, MSG_NOSIGNAL);
+		n = send(c->k.fd, c->k.buf + c->tx_off, c->tx_len - c->tx_off, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
 				sock_error(w, c, errno);
@@ -117,7 +84,7 @@ static void do_recv(struct sworker *w, struct sconn *c)
 	size_t budget = IO_BUDGET;
 
 	while (budget) {
-		ssize_t n = recv(c->fd, w->rbuf, RBUF_SIZE, 0);
+		ssize_t n = recv(c->k.fd, w->rbuf, RBUF_SIZE, 0);
 		const uint8_t *b = w->rbuf;
 		size_t k, len;
 
@@ -127,8 +94,8 @@ static void do_recv(struct sworker *w, struct sconn *c)
 			return;
 		}
 		if (n == 0) {
-			conn_error(w, c, "the server closed the connection after %" PRIu64 " bytes",
-				   c->off);
+			kp_conn_fail(&w->k, &c->k, "the server closed the connection after %"
+				     PRIu64 " bytes", c->off);
 			return;
 		}
 		w->bytes += n;
@@ -145,15 +112,15 @@ static void do_recv(struct sworker *w, struct sconn *c)
 			if (c->head_len < 16)
 				continue;
 			if (!kp_pattern_recognise(&c->pat, c->head)) {
-				conn_error(w, c, "the server does not send a kpperf stream "
-					   "(run it with --mode source)");
+				kp_conn_fail(&w->k, &c->k, "the server does not send a kpperf "
+					     "stream (run it with --mode source)");
 				return;
 			}
 			c->checking = true;
 		}
 		k = kp_pattern_check(&c->pat, c->off, b, len);
 		if (k < len) {
-			conn_error(w, c, "data differs at offset %" PRIu64
+			kp_conn_fail(&w->k, &c->k, "data differs at offset %" PRIu64
 				   " (expected 0x%02x, got 0x%02x)", c->off + k,
 				   kp_pattern_byte(&c->pat, c->off + k), b[k]);
 			return;
@@ -165,14 +132,14 @@ static void do_recv(struct sworker *w, struct sconn *c)
 /* up: a sink sends nothing, so anything readable is an error, a close or a reset */
 static void up_recv(struct sworker *w, struct sconn *c)
 {
-	ssize_t n = recv(c->fd, w->rbuf, RBUF_SIZE, 0);
+	ssize_t n = recv(c->k.fd, w->rbuf, RBUF_SIZE, 0);
 
 	if (n > 0)
-		conn_error(w, c, "the server sends data back: stream --dir up needs a server "
-			   "in --mode sink");
+		kp_conn_fail(&w->k, &c->k, "the server sends data back: stream --dir up needs "
+			     "a server in --mode sink");
 	else if (n == 0)
-		conn_error(w, c, "the server closed the connection after %" PRIu64 " bytes",
-			   c->off);
+		kp_conn_fail(&w->k, &c->k, "the server closed the connection after %" PRIu64
+			     " bytes", c->off);
 	else if (errno != EAGAIN && errno != EINTR)
 		sock_error(w, c, errno);
 }
@@ -180,178 +147,73 @@ static void up_recv(struct sworker *w, struct sconn *c)
 static void *worker(void *arg)
 {
 	struct sworker *w = arg;
+	struct sconn *conns = w->k.c;
 	struct epoll_event evs[256];
 	int i, ret;
 
-	while (w->live) {
-		uint64_t now = kp_now_ns();
-
-		if (now >= w->deadline)
-			break;
-		ret = epoll_wait(w->ep, evs, 256, (int)((w->deadline - now + 999999) / 1000000));
-		if (ret < 0) {
-			if (errno == EINTR)
-				continue;
-			kp_warn("epoll: %s", strerror(errno));
-			w->errors++;
-			break;
-		}
+	while ((ret = kp_worker_wait(&w->k, evs, 256, w->k.deadline)) >= 0) {
 		for (i = 0; i < ret; i++) {
 			struct sconn *c = evs[i].data.ptr;
 
-			if (w->o->down) {
+			if (w->k.o->down) {
 				do_recv(w, c);
 				continue;
 			}
 			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 				up_recv(w, c);
-			if (c->fd >= 0 && evs[i].events & EPOLLOUT)
+			if (c->k.fd >= 0 && evs[i].events & EPOLLOUT)
 				do_send(w, c);
 		}
 	}
 	/* a run that checked nothing must not pass */
-	for (i = 0; w->o->down && i < w->n; i++)
-		if (w->c[i].fd >= 0 && !w->c[i].checking)
-			conn_error(w, &w->c[i], "only %u bytes arrived: is the server running "
-				   "--mode source?", w->c[i].head_len);
-	w->end = kp_now_ns();
+	for (i = 0; w->k.o->down && i < w->k.n; i++)
+		if (conns[i].k.fd >= 0 && !conns[i].checking)
+			kp_conn_fail(&w->k, &conns[i].k, "only %u bytes arrived: is the server "
+				     "running --mode source?", conns[i].head_len);
+	w->k.end = kp_now_ns();
 	return NULL;
 }
 
-static void report(struct kp_opts *o, uint64_t bytes, uint64_t errors, double secs)
+static void report(struct kp_opts *o, struct kp_worker *const *w, const struct kp_worker *sum,
+		   double secs)
 {
-	double gbit = secs > 0 ? bytes * 8.0 / secs / 1e9 : 0;
-	char s[32];
+	uint64_t bytes = 0;
+	double gbit;
+	int t;
 
+	for (t = 0; t < o->threads; t++)
+		bytes += ((const struct sworker *)w[t])->bytes;
+	gbit = secs > 0 ? bytes * 8.0 / secs / 1e9 : 0;
 	if (o->json) {
-		struct json_object *j = json_object_new_object();
+		struct json_object *j = kp_json_result(o, "stream", secs);
 
-		json_object_object_add(j, "mode", json_object_new_string("stream"));
-		json_object_object_add(j, "uri", json_object_new_string(o->uri_str));
 		json_object_object_add(j, "dir", json_object_new_string(o->down ? "down" : "up"));
-		json_object_object_add(j, "conns", json_object_new_int(o->conns));
-		json_object_object_add(j, "threads", json_object_new_int(o->threads));
-		snprintf(s, sizeof(s), "%.3f", secs);
-		json_object_object_add(j, "seconds", json_object_new_double_s(secs, s));
 		json_object_object_add(j, "bytes", json_object_new_uint64(bytes));
-		snprintf(s, sizeof(s), "%.3f", gbit);
-		json_object_object_add(j, "gbit_s", json_object_new_double_s(gbit, s));
-		json_object_object_add(j, "errors", json_object_new_uint64(errors));
+		json_object_object_add(j, "gbit_s", kp_json_fixed(gbit, 3));
+		json_object_object_add(j, "errors", json_object_new_uint64(sum->errors));
 		kp_json_print(j);
 	} else {
 		printf("stream %s %s: %d conns, %.2f s: %" PRIu64 " bytes, %.2f Gbit/s, %" PRIu64
 		       " errors\n", o->down ? "down from" : "up to", o->uri_str, o->conns, secs,
-		       bytes, gbit, errors);
+		       bytes, gbit, sum->errors);
 	}
-	fflush(stdout);
+}
+
+/* up: the connection's stream to send; down learns its key from the data */
+static void conn_init(struct kp_opts *o, struct kp_conn *k)
+{
+	if (!o->down)
+		kp_pattern_init(&((struct sconn *)k)->pat, kp_pattern_key(o->seed, k->idx));
 }
 
 int kp_cmd_stream(struct kp_opts *o)
 {
-	uint64_t start, end = 0, bytes = 0, errors = 0;
-	struct sworker **w = NULL;
-	struct sconn *conns = NULL;
-	int *fds = NULL, *errs = NULL;
-	int i, t, started = 0, rc = KP_EXIT_FAIL;
+	struct kp_client stream = {
+		KP_CLIENT(struct sworker, struct sconn),
+		.events = o->down ? EPOLLIN : EPOLLIN | EPOLLOUT, .buf_len = o->down ? 0 : o->chunk,
+	};
 
-	kp_raise_nofile(o->conns + 64);
-	w = calloc(o->threads, sizeof(*w));
-	conns = calloc(o->conns, sizeof(*conns));
-	fds = calloc(o->conns, sizeof(*fds));
-	errs = calloc(o->conns, sizeof(*errs));
-	if (!w || !conns || !fds || !errs) {
-		kp_err(o, "out of memory for %d connections", o->conns);
-		goto out;
-	}
-	for (i = 0; i < o->conns; i++) {
-		conns[i].fd = -1;
-		conns[i].idx = i;
-		if (o->down)
-			continue;
-		conns[i].tx = malloc(o->chunk);
-		if (!conns[i].tx) {
-			kp_err(o, "out of memory for %d buffers of %" PRIu64 " bytes", o->conns,
-			       o->chunk);
-			goto out;
-		}
-		kp_pattern_init(&conns[i].pat, kp_pattern_key(o->seed, i));
-	}
-	if (kp_connect_all(o, o->conns, fds, errs, false))
-		goto out;
-	if (kp_connect_report(o, o->conns, errs))
-		goto out;
-	for (i = 0; i < o->conns; i++) {
-		conns[i].fd = fds[i];
-		fds[i] = -1;
-	}
-
-	for (t = 0; t < o->threads; t++) {
-		int lo = (int)((int64_t)o->conns * t / o->threads);
-		int hi = (int)((int64_t)o->conns * (t + 1) / o->threads);
-
-		w[t] = calloc(1, sizeof(**w));
-		if (!w[t]) {
-			kp_err(o, "out of memory for %d threads", o->threads);
-			goto out;
-		}
-		w[t]->o = o;
-		w[t]->c = conns + lo;
-		w[t]->n = w[t]->live = hi - lo;
-		w[t]->ep = epoll_create1(EPOLL_CLOEXEC);
-		if (w[t]->ep < 0) {
-			kp_err(o, "epoll: %s", strerror(errno));
-			goto out;
-		}
-		for (i = lo; i < hi; i++) {
-			struct epoll_event ev = {
-				.events = o->down ? EPOLLIN : EPOLLIN | EPOLLOUT,
-				.data.ptr = &conns[i],
-			};
-
-			if (epoll_ctl(w[t]->ep, EPOLL_CTL_ADD, conns[i].fd, &ev)) {
-				kp_err(o, "epoll: %s", strerror(errno));
-				goto out;
-			}
-		}
-	}
-
-	start = kp_now_ns();
-	for (t = 0; t < o->threads; t++) {
-		w[t]->deadline = start + (uint64_t)(o->seconds * 1e9);
-		if (pthread_create(&w[t]->tid, NULL, worker, w[t])) {
-			kp_err(o, "cannot start thread %d of %d", t + 1, o->threads);
-			break;
-		}
-		started++;
-	}
-	for (t = 0; t < started; t++) {
-		pthread_join(w[t]->tid, NULL);
-		bytes += w[t]->bytes;
-		errors += w[t]->errors;
-		if (w[t]->end > end)
-			end = w[t]->end;
-	}
-	if (started < o->threads)
-		goto out;
-	report(o, bytes, errors, (end - start) / 1e9);
-	rc = errors ? KP_EXIT_FAIL : KP_EXIT_OK;
-out:
-	for (t = 0; w && t < o->threads; t++) {
-		if (w[t] && w[t]->ep >= 0)
-			close(w[t]->ep);
-		free(w[t]);
-	}
-	for (i = 0; conns && i < o->conns; i++) {
-		if (conns[i].fd >= 0)
-			close(conns[i].fd);
-		free(conns[i].tx);
-	}
-	for (i = 0; fds && i < o->conns; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	free(w);
-	free(conns);
-	free(fds);
-	free(errs);
-	return rc;
+	if (o->frame)
+		return kp_cmd_msg_stream(o);
+	return kp_client_run(o, &stream);
 }

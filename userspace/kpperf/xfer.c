@@ -97,14 +97,7 @@ static void sock_fail(struct xfer *x, struct xconn *c, int err)
 
 static int watch(struct xfer *x, struct xconn *c, uint32_t events)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = c };
-
-	if (c->events == events)
-		return 0;
-	if (epoll_ctl(x->ep, EPOLL_CTL_MOD, c->fd, &ev))
-		return -errno;
-	c->events = events;
-	return 0;
+	return kp_epoll_watch(x->ep, c->fd, c, &c->events, events);
 }
 
 static void send_done(struct xfer *x, struct xconn *c)
