@@ -127,6 +127,8 @@ int kp_mux_parse(struct __sk_buff *skb)
 		ret = -EBADMSG;
 	} else if (pc->kind == KP_PARSER_HTTP && ms->role == KP_MUX_BACKEND) {
 		ret = kp_parse_http_resp(pc, skb, off, slot_head(ms));
+	} else if (pc->kind == KP_PARSER_HTTP && (cfg->l7_on || cfg->hash_http)) {
+		ret = kp_parse_http_req(pc, skb, off, &ms->spans);
 	} else {
 		ret = kp_parse(pc, skb, off);
 	}
@@ -298,7 +300,7 @@ static __always_inline int client_msg(struct __sk_buff *skb, struct kp_mux_sk *m
 	if (ms->flags & KP_MUX_DENIED)
 		return SK_PASS;
 	if (cfg->l7_on || cfg->hash_http) {
-		why = kp_l7_judge(skb, cfg, ms->mux_id, st, &hash);
+		why = kp_l7_judge(skb, cfg, ms, st, &hash);
 		if (cfg->l7_on && why != KP_L7_PASS)
 			return client_denied(ms, st, cookie, len, why);
 		if (cfg->l7_on && st)

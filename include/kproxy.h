@@ -393,6 +393,21 @@ enum { KP_MUX_BAL_RR = 0, KP_MUX_BAL_HASH };
 enum { KP_MUX_HASH_BYTES = 0, KP_MUX_HASH_HOST, KP_MUX_HASH_PATH };
 #define KP_MUX_HASH_MAX		32
 
+/*
+ * Where the parts of an HTTP request the L7 policy judges are, as offsets
+ * from the message's start: the request parser records them (in the
+ * client's kp_mux_sk) and the verdict that follows reads them.
+ */
+struct kp_http_spans {
+	__u32 method_start, method_end;	/* the target starts after method_end's SP */
+	__u32 target_end;
+	__u32 host_start, host_end;	/* the (last) Host value, without OWS; 0: none */
+	__u8 nhost;			/* Host fields seen */
+	__u8 minor;			/* HTTP/1.<minor> */
+	__u8 valid;			/* set by the parser for the message it framed */
+	__u8 _pad;
+};
+
 /* kp_mux_sk: HASH by socket cookie; kproxyd creates it, the verdict updates it. */
 struct kp_mux_sk {
 	__u32 mux_id;
@@ -408,6 +423,7 @@ struct kp_mux_sk {
 	__u64 resp_bytes;		/* client: response bytes the kernel redirected to it */
 	__u32 deny_rule;		/* client: the rule that denied (index), or KP_L7_MAX_RULES: default */
 	__u32 _pad;
+	struct kp_http_spans spans;	/* client, http policy or hash: the current request's */
 };
 
 /* kp_mux_slots: ARRAY by mux id * KP_MUX_MAX_SLOTS + slot. */

@@ -13,8 +13,8 @@
  * KP_HTTP_MAX_CHUNKS chunks, KP_HTTP_MAX_CHUNK_LINE bytes per chunk-size
  * line. Bytes are read 64 at a time into a small cache.
  *
- * The same scan, with `record` set, gives the L7 policy (mux.bpf.c) the
- * spans of the method, the request target and the Host field's value.
+ * With `record` set, the scan also notes where the method, the request
+ * target and the Host field's value are, for the L7 policy (l7.h).
  */
 #ifndef KP_BPF_HTTP_H
 #define KP_BPF_HTTP_H
@@ -54,7 +54,7 @@ struct kp_http_scan {
 	__u8 done;
 	__u8 phase;			/* HP_* */
 	__u8 cstate;			/* C_*: the chunk-size line */
-	__u8 record;			/* the policy's scan: header only, spans recorded */
+	__u8 record;			/* record the spans the policy needs */
 	__u8 slot;			/* its index in kp_http_scratch */
 	__u8 head;			/* a response to a HEAD: no body, whatever the fields say */
 	__u16 nchunks;
@@ -494,8 +494,6 @@ static __always_inline long http_framing(struct kp_http_scan *s)
 {
 	__u64 hdr_len = s->off;
 
-	if (s->record)
-		return http_done(s, hdr_len);
 	if (s->responses && (s->status / 100 == 1 || s->status == 204 || s->status == 304 ||
 			     s->head))
 		return http_done(s, hdr_len);
@@ -729,6 +727,35 @@ static __always_inline long kp_parse_http_resp(const struct kp_parser_cfg *pc,
 	if (s) {
 		s->head = head;
 		ret = kp_http_run(skb, s);
+	}
+	http_leave(x);
+	return ret;
+}
+
+/* kp_parse_http() for requests, noting the spans of the one it frames in @sp. */
+static __always_inline long kp_parse_http_req(const struct kp_parser_cfg *pc,
+					      struct __sk_buff *skb, __u32 off,
+					      struct kp_http_spans *sp)
+{
+	struct kp_http_scratch *x;
+	struct kp_http_scan *s;
+	long ret = -EBADMSG;
+
+	sp->valid = 0;
+	s = http_enter(&x, pc, skb, off);
+	if (s) {
+		s->record = 1;
+		ret = kp_http_run(skb, s);
+		if (ret > 0) {
+			sp->method_start = s->method_start;
+			sp->method_end = s->method_end;
+			sp->target_end = s->target_end;
+			sp->host_start = s->host_start;
+			sp->host_end = s->host_end;
+			sp->nhost = s->nhost;
+			sp->minor = s->minor;
+			sp->valid = 1;
+		}
 	}
 	http_leave(x);
 	return ret;

@@ -5,8 +5,8 @@
  * backend, by the mux's rules (kp_mux_rules, first match wins) on its
  * method, Host and path, and counted per rule.
  *
- * What is judged, from the request the parser has just framed (scanned
- * again here with the spans recorded, header section only):
+ * What is judged, from the request the parser has just framed (the parser
+ * noted where its parts are, kp_http_spans in the client's kp_mux_sk):
  *   method  the request line's method, exact and case-sensitive;
  *   path    the request target's raw bytes, matched as a prefix (no
  *           percent-decoding, no dot-segment removal: like HAProxy's path_beg);
@@ -103,17 +103,17 @@ static __always_inline void l7_host(struct kp_l7_req *rq)
 }
 
 /* The request's method, target and host into @rq; 0, or KP_L7_BAD. */
-static __always_inline int l7_fill(struct __sk_buff *skb, struct kp_http_scan *s,
-				   struct kp_l7_req *rq)
+static __always_inline int l7_fill(struct __sk_buff *skb, __u32 moff,
+				   const struct kp_http_spans *s, struct kp_l7_req *rq)
 {
 	__u32 ms = s->method_start, me = s->method_end, ts = me + 1, te = s->target_end;
 	__u8 c = 0;
 
-	if (ms == 0xffffffff || me <= ms || te <= ts)
+	if (!s->valid || ms == 0xffffffff || me <= ms || te <= ts)
 		return KP_L7_BAD;
 	if (s->nhost > 1 || (!s->nhost && s->minor == 1))
 		return KP_L7_BAD;
-	if (bpf_skb_load_bytes(skb, s->moff + ts, &c, 1))
+	if (bpf_skb_load_bytes(skb, moff + ts, &c, 1))
 		return KP_L7_BAD;
 	if (c != '/' && !(c == '*' && te - ts == 1))
 		return KP_L7_BAD;
@@ -121,10 +121,10 @@ static __always_inline int l7_fill(struct __sk_buff *skb, struct kp_http_scan *s
 	rq->mlen = me - ms;
 	if (rq->mlen > KP_L7_METHOD_MAX)
 		rq->mlen = 255;
-	else if (l7_load(skb, s->moff + ms, rq->method, rq->mlen, KP_L7_METHOD_MAX))
+	else if (l7_load(skb, moff + ms, rq->method, rq->mlen, KP_L7_METHOD_MAX))
 		return KP_L7_BAD;
 	rq->tlen = te - ts < KP_L7_PATH_MAX ? te - ts : KP_L7_PATH_MAX;
-	if (l7_load(skb, s->moff + ts, rq->path, rq->tlen, KP_L7_PATH_MAX))
+	if (l7_load(skb, moff + ts, rq->path, rq->tlen, KP_L7_PATH_MAX))
 		return KP_L7_BAD;
 	if (!s->nhost || !s->host_start) {
 		rq->hlen = 0;
@@ -132,7 +132,7 @@ static __always_inline int l7_fill(struct __sk_buff *skb, struct kp_http_scan *s
 		rq->hlen = 255;
 	} else {
 		rq->hraw = s->host_end - s->host_start;
-		if (l7_load(skb, s->moff + s->host_start, rq->host, rq->hraw, KP_L7_HOST_BUF))
+		if (l7_load(skb, moff + s->host_start, rq->host, rq->hraw, KP_L7_HOST_BUF))
 			return KP_L7_BAD;
 		l7_host(rq);
 	}
@@ -224,23 +224,21 @@ static __always_inline __u32 l7_fnv(const __u8 *p, __u32 n, __u32 max)
  * hash of the request's host or path (0 if the request could not be read).
  */
 static __always_inline int kp_l7_judge(struct __sk_buff *skb, const struct kp_mux_cfg *cfg,
-				       __u32 mux_id, struct kp_mux_stats *st, __u32 *hash)
+				       struct kp_mux_sk *ms, struct kp_mux_stats *st, __u32 *hash)
 {
-	struct l7_match m = { .hit = -1, .base = mux_id * KP_L7_MAX_RULES };
+	struct l7_match m = { .hit = -1, .base = ms->mux_id * KP_L7_MAX_RULES };
 	struct kp_http_scratch *x;
 	struct kp_http_scan *s;
 	__u64 *hits;
 	int ret = KP_L7_BAD;
 	__u32 k;
 
-	s = http_enter(&x, &cfg->req, skb, kp_msg_offset(skb));
+	/* A slot of the scratch, for the request's bytes (rq). */
+	s = http_enter(&x, &cfg->req, skb, 0);
 	if (!s || !x)
 		goto out;
-	s->record = 1;
-	if (kp_http_run(skb, s) <= 0)
-		goto out;
 	m.rq = &x->req[s->slot & (KP_HTTP_NEST - 1)];
-	if (l7_fill(skb, s, m.rq))
+	if (l7_fill(skb, kp_msg_offset(skb), &ms->spans, m.rq))
 		goto out;
 	if (cfg->hash_http == KP_MUX_HASH_HOST)
 		*hash = l7_fnv(m.rq->host, m.rq->hlen == 255 ? KP_L7_HOST_BUF : m.rq->hlen,
