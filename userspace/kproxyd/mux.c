@@ -525,8 +525,11 @@ static void slot_up(struct mux_slot *s)
 
 static void client_free(struct mux_client *c, bool reset);
 
-/* A backend connection died: whoever had requests in flight on it is reset. */
-static void slot_down(struct mux_slot *s)
+/*
+ * A backend connection died (or goes): whoever had requests in flight on it
+ * is reset, unless it is @leaving, the client being freed that caused it.
+ */
+static void slot_down_except(struct mux_slot *s, struct mux_client *leaving)
 {
 	struct mux *m = s->m;
 	struct kp_mux_slot ks = { 0 }, empty = { .state = KP_SLOT_EMPTY };
@@ -544,7 +547,7 @@ static void slot_down(struct mux_slot *s)
 		for (p = m->clients.next; p != &m->clients; p = p->next) {
 			struct mux_client *c = container_of(p, struct mux_client, node);
 
-			if (c->cookie == ks.owner) {
+			if (c->cookie == ks.owner && c != leaving) {
 				kp_info("mux %s: backend connection %d closed with %u request(s) of "
 					"client %llu in flight: resetting that client", m->name, s->idx,
 					ks.outstanding, (unsigned long long)c->id);
@@ -556,6 +559,11 @@ static void slot_down(struct mux_slot *s)
 	}
 	s->retry_ms = now_ms() + MUX_RETRY_MS;
 	wake_at(s->retry_ms);
+}
+
+static void slot_down(struct mux_slot *s)
+{
+	slot_down_except(s, NULL);
 }
 
 /* ------------------------------------------------------------ clients */
@@ -576,11 +584,9 @@ static void client_free(struct mux_client *c, bool reset)
 	    !kp_mux_sk_get(mdp, c->cookie, &ms) && ms.slot && ms.slot <= m->conns) {
 		struct mux_slot *s = &m->slots[ms.slot - 1];
 
-		list_del_init(&c->node);	/* not the owner slot_down() resets: it is going */
 		m->slot_recycles++;
 		if (s->up)
-			slot_down(s);
-		list_add_tail(&c->node, &m->clients);
+			slot_down_except(s, c);
 	}
 	if (reset && c->e.fd >= 0) {
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };

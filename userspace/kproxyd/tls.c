@@ -28,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <netdb.h>
 #include <linux/tls.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -204,25 +205,17 @@ int tls_conn_start(struct conn *c, int idx)
 {
 	struct side *s = &c->s[idx];
 	__u32 ctx = idx ? c->px->tls_cli_ctx : c->px->tls_srv_ctx;
-	char name[KP_URI_MAX], *p;
+	char name[NI_MAXHOST];
 	const char *sni = NULL;
 	int ret;
 
 	if (!kpd.tls_agent || !ctx)
 		return -ENOPROTOOPT;
-	if (idx && !c->px->cfg.tls.sni[0]) {
-		/* No name configured: the backend's address is what we verify. */
-		kp_uri_format(KP_URI_TCP, (struct sockaddr *)&c->baddr, name, sizeof(name));
-		sni = name + strlen("tcp://");
-		if (*sni == '[') {
-			sni++;
-			p = strchr(name, ']');
-		} else {
-			p = strrchr(name, ':');
-		}
-		if (p)
-			*p = '\0';
-	}
+	/* No name configured: the backend's address is what we verify. */
+	if (idx && !c->px->cfg.tls.sni[0] &&
+	    !getnameinfo((struct sockaddr *)&c->baddr, sizeof(c->baddr), name, sizeof(name), NULL, 0,
+			 NI_NUMERICHOST))
+		sni = name;
 	ret = kp_tls_handshake(kpd.tls_agent, ctx, c->id, s->fd, sni);
 	if (ret)
 		return ret;
