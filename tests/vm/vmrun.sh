@@ -31,7 +31,9 @@
 #
 # Environment:
 #   VMRUN_MEM (2G)  VMRUN_SMP (2)  VMRUN_TIMEOUT seconds (1200, then exit 124)
-#   VMRUN_MODULES   modules loaded before CMD ("tls kcm"; others autoload)
+#   VMRUN_MODULES   modules loaded before CMD ("tls kcm aesni_intel ghash_clmulni_intel":
+#                   the guest has no udev to load the CPU's AES-NI and CLMUL drivers,
+#                   without which kTLS runs on aes-generic; others autoload)
 #   VMRUN_ACCEL     tcg (default) or kvm
 #   VMRUN_QUIET=1   print only CMD's output, not the boot and init chatter
 #   VMRUN_PASSENV   names of host variables to pass to CMD (PATH, HOME, LANG,
@@ -53,7 +55,7 @@ HERE=$(cd "$(dirname "$0")" && pwd -P)
 CACHE=${VMRUN_CACHE:-$HERE/cache}
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd -P)
-MODULES=${VMRUN_MODULES-tls kcm}
+MODULES=${VMRUN_MODULES-tls kcm aesni_intel ghash_clmulni_intel}
 
 for tool in qemu-system-x86_64 apt-get dpkg flock xz zstd gzip; do
 	command -v "$tool" >/dev/null ||
