@@ -35,7 +35,7 @@ BIN_PATHS	:= $(patsubst %,$(OUT)/%,$(BINS))
 TEST_TOOLS	:= $(patsubst tests/tools/%.c,$(OUT)/tests/%,$(wildcard tests/tools/*.c))
 BENCH_TOOLS	:= $(patsubst tests/bench/%.c,$(OUT)/bench/%,$(wildcard tests/bench/*.c))
 
-.PHONY: all clean vmlinux run test test-host bench bench-sidecar bench-kmux bench-tls deps
+.PHONY: all clean vmlinux run test test-host bench bench-sidecar bench-kmux bench-http bench-tls deps
 .DELETE_ON_ERROR:
 .SECONDARY: $(SKELS) $(BPF_OBJS)
 .SECONDEXPANSION:
@@ -141,6 +141,10 @@ bench-sidecar: all
 # kmux against AF_KCM (in a VM: this kernel has none), raw TCP and a user-space mux.
 bench-kmux: all
 	$(Q)tests/bench/kmux.sh
+
+# HTTP/1.1 L7 proxying on this host: kmux's HTTP parser and policy against HAProxy (mode http).
+bench-http: all
+	$(Q)tests/bench/http.sh
 
 # TLS termination (kproxy, HAProxy, nginx) in a VM: this kernel has no kTLS.
 bench-tls: all
