@@ -18,6 +18,14 @@
  * messages from then on are passed to kproxyd, which proxies that client
  * over a backend connection of its own, after its last in-kernel request
  * was answered (so responses keep their order).
+ *
+ * With ID correlation (`id OFF:LEN`, protocols whose messages carry an ID
+ * that the response repeats) slots are shared: any client's request may go
+ * to any slot, tagged with an ID unique on that slot (kp_mux_req), and the
+ * response finds its client by that tag, in any order. The order in which
+ * two CPUs queue their redirects on one socket no longer matters; each
+ * redirected skb still goes out whole (the socket's psock sends its queue
+ * an skb at a time), so messages are never interleaved.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -81,6 +89,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } kp_mux_parsers SEC(".maps");
 
+/* ID correlation: the requests in flight on each slot (kproxy.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KP_MAX_MUXES * KP_MUX_MAX_SLOTS * KP_MUX_ID_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct kp_mux_req);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kp_mux_ids SEC(".maps");
+
 /* Where each mux's search for a free slot starts (round robin). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -132,6 +149,9 @@ int kp_mux_parse(struct __sk_buff *skb)
 	} else {
 		ret = kp_parse(pc, skb, off);
 	}
+	/* ID correlation: every message must hold its ID. */
+	if (ret > 0 && cfg->id_len && ret < (long)cfg->id_off + cfg->id_len)
+		ret = -EBADMSG;
 	if (ret < 0) {
 		struct kp_mux_stats *st = bpf_map_lookup_elem(&kp_mux_stats, &ms->mux_id);
 		struct kp_event ev = {
@@ -242,6 +262,245 @@ static __always_inline void unclaim(struct kp_mux_sk *ms, __u64 cookie)
 	bpf_spin_unlock(&s->lock);
 }
 
+/* ------------------------------------------------------------ ID correlation */
+
+static __always_inline struct kp_mux_req *req_at(__u32 mux_id, __u32 slot, __u32 e)
+{
+	__u32 k = (mux_id * KP_MUX_MAX_SLOTS + (slot & (KP_MUX_MAX_SLOTS - 1))) * KP_MUX_ID_ENTRIES +
+		  (e & (KP_MUX_ID_ENTRIES - 1));
+
+	return bpf_map_lookup_elem(&kp_mux_ids, &k);
+}
+
+/* The index of @bit, a power of two. */
+static __always_inline __u32 bit_index(__u64 bit)
+{
+	__u32 i = 0, sh;
+
+	for (sh = 32; sh; sh >>= 1) {
+		if (!(bit & ((1ULL << sh) - 1))) {
+			i += sh;
+			bit >>= sh;
+		}
+	}
+	return i;
+}
+
+struct least_scan {
+	__u32 mux_id, n, from;
+	int want;
+	__u32 best, start;
+};
+
+/* balance least: remember the slot with the fewest requests in flight. */
+static long least_step(__u64 i, struct least_scan *x)
+{
+	__u32 idx = (x->from + (__u32)i) % (x->n ? x->n : 1), o;
+	struct kp_mux_slot *s = slot_at(x->mux_id, idx & (KP_MUX_MAX_SLOTS - 1));
+
+	if (!s || s->state != KP_SLOT_FREE || !s->cookie ||
+	    (x->want >= 0 && s->backend != (__u32)x->want))
+		return 0;
+	o = *(volatile __u32 *)&s->outstanding;
+	if (o < x->best) {
+		x->best = o;
+		x->start = idx;
+	}
+	return 0;
+}
+
+struct id_claim {
+	__u32 slot, entry, seq;
+	__u64 be;			/* the slot's backend connection */
+};
+
+/*
+ * A shared slot and a free entry on it for the next request: the first
+ * that can take it from a rotating start (rr, hash), or from the slot with
+ * the fewest requests in flight (least); on backend @want if it is >= 0.
+ */
+static __always_inline bool id_claim(struct kp_mux_cfg *cfg, __u32 mux_id, int want,
+				     struct id_claim *c)
+{
+	__u32 i, n = cfg->nslots, start = 0, *rr, idx, seq = 0;
+	struct kp_mux_slot *s;
+	__u64 bit, be;
+
+	rr = bpf_map_lookup_elem(&kp_mux_rr, &mux_id);
+	if (rr)
+		start = __sync_fetch_and_add(rr, 1);
+	if (cfg->balance == KP_MUX_BAL_LEAST && n) {
+		struct least_scan x = { .mux_id = mux_id, .n = n, .from = start, .want = want,
+					.best = ~0U, .start = start };
+
+		/* a callback: an open-coded scan keeping the minimum is too many states */
+		bpf_loop(n, least_step, &x, 0);
+		start = x.start;
+	}
+	for (i = 0; i < KP_MUX_MAX_SLOTS; i++) {
+		if (i >= n)
+			break;
+		idx = (start + i) % n;
+		s = slot_at(mux_id, idx & (KP_MUX_MAX_SLOTS - 1));
+		if (!s)
+			continue;
+		bit = 0;
+		be = 0;
+		bpf_spin_lock(&s->lock);
+		if (s->state == KP_SLOT_FREE && s->cookie && (want < 0 || s->backend == (__u32)want)) {
+			bit = ~s->id_busy & (s->id_busy + 1);	/* the lowest free entry */
+			if (bit) {
+				s->id_busy |= bit;
+				s->outstanding++;
+				seq = ++s->id_seq;
+				be = s->cookie;
+			}
+		}
+		bpf_spin_unlock(&s->lock);
+		if (bit) {
+			c->slot = idx;
+			c->entry = bit_index(bit);
+			c->seq = seq;
+			c->be = be;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Give entry @e of slot @slot back (its request did not go, or is answered). */
+static __always_inline bool id_release(__u32 mux_id, __u32 slot, __u32 e)
+{
+	struct kp_mux_slot *s = slot_at(mux_id, slot & (KP_MUX_MAX_SLOTS - 1));
+	__u64 bit = 1ULL << (e & (KP_MUX_ID_ENTRIES - 1));
+	bool was = false;
+
+	if (!s)
+		return false;
+	bpf_spin_lock(&s->lock);
+	if (s->id_busy & bit) {
+		was = true;
+		s->id_busy &= ~bit;
+		if (s->outstanding)
+			s->outstanding--;
+	}
+	bpf_spin_unlock(&s->lock);
+	return was;
+}
+
+static __always_inline __u64 id_mask(__u32 len)
+{
+	return len >= 8 ? ~0ULL : (1ULL << (len * 8)) - 1;
+}
+
+/*
+ * A client's request on an ID-correlated mux: its ID is swapped for a tag
+ * unique on the slot it goes to. 1: sent; 0: it could not go (overflow).
+ */
+static __always_inline int client_msg_id(struct __sk_buff *skb, struct kp_mux_sk *ms,
+					 struct kp_mux_cfg *cfg, struct kp_mux_stats *st,
+					 __u64 cookie, int want)
+{
+	__u32 off = kp_msg_offset(skb) + cfg->id_off, l = cfg->id_len;
+	struct kp_mux_req *r;
+	struct id_claim c = {};
+	__u64 id = 0, tag;
+
+	if (l < 1 || l > KP_MUX_ID_MAX)
+		return 0;
+	if (bpf_skb_load_bytes(skb, off, &id, l)) {
+		/* only a parser of one's own frames a message shorter than the ID */
+		if (st)
+			st->id_short++;
+		return -1;
+	}
+	if (!id_claim(cfg, ms->mux_id, want, &c))
+		return 0;
+	r = req_at(ms->mux_id, c.slot, c.entry);
+	if (!r) {
+		id_release(ms->mux_id, c.slot, c.entry);
+		return 0;
+	}
+	tag = ((__u64)c.seq << 6 | c.entry) & id_mask(l);
+	r->client = cookie;
+	r->id = id;
+	r->tag = tag;
+	__sync_fetch_and_add(&ms->outstanding, 1);
+	/* The redirect is decided last: a failed write leaves the request as it came. */
+	if (bpf_skb_store_bytes(skb, off, &tag, l, 0))
+		goto undo;
+	if (bpf_sk_redirect_hash(skb, &kp_mux_socks, &c.be, 0) != SK_PASS) {
+		if (bpf_skb_store_bytes(skb, off, &id, l, 0))
+			goto undo_drop;
+		goto undo;
+	}
+	return 1;
+undo_drop:
+	/* cannot put the client's ID back: do not let it reach anyone */
+	r->client = 0;
+	id_release(ms->mux_id, c.slot, c.entry);
+	__sync_fetch_and_add(&ms->outstanding, -1);
+	return -1;
+undo:
+	r->client = 0;
+	id_release(ms->mux_id, c.slot, c.entry);
+	__sync_fetch_and_add(&ms->outstanding, -1);
+	if (st)
+		st->redir_fail++;
+	return 0;
+}
+
+/*
+ * A response on an ID-correlated mux: its tag finds the request, the
+ * client's ID goes back in, and the response to that client.
+ */
+static __always_inline int backend_msg_id(struct __sk_buff *skb, struct kp_mux_sk *ms,
+					  struct kp_mux_cfg *cfg, struct kp_mux_stats *st, __u32 len)
+{
+	__u32 off = kp_msg_offset(skb) + cfg->id_off, l = cfg->id_len, e;
+	struct kp_mux_sk *oms;
+	struct kp_mux_req *r;
+	__u64 tag = 0, client, id;
+
+	if (l < 1 || l > KP_MUX_ID_MAX)
+		return SK_DROP;
+	if (bpf_skb_load_bytes(skb, off, &tag, l)) {
+		if (st)
+			st->id_short++;
+		return SK_DROP;
+	}
+	e = tag & (KP_MUX_ID_ENTRIES - 1);
+	r = req_at(ms->mux_id, ms->slot, e);
+	if (!r || r->tag != tag || !r->client)
+		goto unknown;
+	client = r->client;
+	id = r->id;
+	r->client = 0;
+	if (!id_release(ms->mux_id, ms->slot, e))
+		goto unknown;
+	oms = bpf_map_lookup_elem(&kp_mux_sk, &client);
+	if (oms)
+		__sync_fetch_and_add(&oms->outstanding, -1);
+	if (bpf_skb_store_bytes(skb, off, &id, l, 0) ||
+	    bpf_sk_redirect_hash(skb, &kp_mux_socks, &client, 0) != SK_PASS) {
+		if (st)
+			st->orphans++;
+		return SK_DROP;
+	}
+	if (st) {
+		st->resp_msgs++;
+		st->resp_bytes += len;
+	}
+	if (oms)
+		__sync_fetch_and_add(&oms->resp_bytes, len);
+	return SK_PASS;
+unknown:
+	/* An answer to nothing (or to a request of a connection since closed). */
+	if (st)
+		st->id_unknown++;
+	return SK_DROP;
+}
+
 /*
  * Is this HTTP request a HEAD? Its response has a header section only,
  * whatever its Content-Length says; the response parser must know (below).
@@ -312,6 +571,15 @@ static __always_inline int client_msg(struct __sk_buff *skb, struct kp_mux_sk *m
 		want = cfg->nbackends ? hash % cfg->nbackends : 0;
 	else if (cfg->balance == KP_MUX_BAL_HASH)
 		want = hash_backend(skb, cfg);
+	if (cfg->id_len) {
+		int ret = client_msg_id(skb, ms, cfg, st, cookie, want);
+
+		if (ret < 0)
+			return SK_DROP;
+		if (!ret)
+			goto overflow;
+		goto sent;
+	}
 	be = claim(cfg, ms, cookie, want, cfg->resp.kind == KP_PARSER_HTTP && http_is_head(skb));
 	if (!be) {
 		if (st && cfg->balance == KP_MUX_BAL_HASH)
@@ -324,6 +592,7 @@ static __always_inline int client_msg(struct __sk_buff *skb, struct kp_mux_sk *m
 			st->redir_fail++;
 		goto overflow;
 	}
+sent:
 	if (st) {
 		st->req_msgs++;
 		st->req_bytes += len;
@@ -416,6 +685,8 @@ int kp_mux_verdict(struct __sk_buff *skb)
 	st = bpf_map_lookup_elem(&kp_mux_stats, &ms->mux_id);
 	ms->msgs++;
 	ms->bytes += len;
+	if (ms->role == KP_MUX_BACKEND && cfg->id_len)
+		return backend_msg_id(skb, ms, cfg, st, len);
 	if (ms->role == KP_MUX_BACKEND)
 		return backend_msg(skb, ms, cfg, st, len);
 	return client_msg(skb, ms, cfg, st, cookie, len);

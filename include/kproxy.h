@@ -387,9 +387,11 @@ struct kp_mux_cfg {
 	__u32 l7_default;		/* KP_L7_ALLOW or KP_L7_DENY: no rule matched */
 	__u32 l7_on;			/* judge each request (rules, or default deny) */
 	__u32 hash_http;		/* balance hash on an http mux: KP_MUX_HASH_HOST or _PATH, 0 bytes */
+	__u16 id_off;			/* id correlation: the ID is id_len bytes at id_off of each */
+	__u16 id_len;			/* request and response, 1..8; 0: in order (exclusive slots) */
 };
 
-enum { KP_MUX_BAL_RR = 0, KP_MUX_BAL_HASH };
+enum { KP_MUX_BAL_RR = 0, KP_MUX_BAL_HASH, KP_MUX_BAL_LEAST };
 enum { KP_MUX_HASH_BYTES = 0, KP_MUX_HASH_HOST, KP_MUX_HASH_PATH };
 #define KP_MUX_HASH_MAX		32
 
@@ -422,7 +424,7 @@ struct kp_mux_sk {
 	__u64 deny_at;			/* client: stream offset of the denied message (KP_MUX_DENIED) */
 	__u64 resp_bytes;		/* client: response bytes the kernel redirected to it */
 	__u32 deny_rule;		/* client: the rule that denied (index), or KP_L7_MAX_RULES: default */
-	__u32 _pad;
+	__u32 outstanding;		/* client, id correlation: its requests in flight on any slot */
 	struct kp_http_spans spans;	/* client, http policy or hash: the current request's */
 };
 
@@ -439,9 +441,31 @@ struct kp_mux_slot {
 	__u32 outstanding;		/* requests sent, responses not yet back */
 	__u32 backend;			/* index of the backend it is connected to */
 	__u64 head_bits;		/* http: bit i set if the i-th outstanding request (0: oldest) is HEAD */
+	__u64 id_busy;			/* id correlation: bit i set while kp_mux_ids entry i is in flight */
+	__u32 id_seq;			/* ... requests tagged on this connection (the tags' high bits) */
+	__u32 _pad;
 };
 
+/* kp_mux_slot.state; with id correlation an up slot stays FREE (shared), never OWNED. */
 enum { KP_SLOT_EMPTY = 0, KP_SLOT_FREE, KP_SLOT_OWNED };
+
+/*
+ * ID correlation (`id OFF:LEN`): clients choose their IDs, so two of them
+ * can use the same one on a shared backend connection. The verdict gives
+ * each request a tag unique on its slot, (id_seq << 6 | entry) cut to LEN
+ * bytes, writes it over the client's ID and remembers the client and its
+ * ID in entry (mux id * KP_MUX_MAX_SLOTS + slot) * KP_MUX_ID_ENTRIES +
+ * entry of kp_mux_ids; the response's tag finds the entry, gets the
+ * client's ID back and goes to that client, in whatever order responses come.
+ */
+#define KP_MAP_MUX_IDS		"kp_mux_ids"
+#define KP_MUX_ID_ENTRIES	64	/* requests in flight on one slot */
+#define KP_MUX_ID_MAX		8
+struct kp_mux_req {
+	__u64 client;			/* cookie of the client that asked */
+	__u64 id;			/* its ID (LEN bytes as on the wire) */
+	__u64 tag;			/* what went to the backend in its place */
+};
 
 /* kp_mux_stats: PERCPU_ARRAY by mux id. */
 struct kp_mux_stats {
@@ -456,6 +480,8 @@ struct kp_mux_stats {
 	__u64 l7_denied;		/* requests it denied (rule or default) */
 	__u64 l7_bad;			/* requests it could not judge (400): see docs/l7-policy.md */
 	__u64 l7_default_hits;		/* requests no rule matched */
+	__u64 id_unknown;		/* id correlation: responses whose ID no request in flight has */
+	__u64 id_short;			/* ... messages too short to hold the ID (dropped) */
 };
 
 /*

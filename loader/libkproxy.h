@@ -94,6 +94,7 @@ void kp_mux_close(struct kp_mux_dp *d);
 int kp_mux_cfg_set(struct kp_mux_dp *d, __u32 id, const struct kp_mux_cfg *cfg);
 int kp_mux_slot_set(struct kp_mux_dp *d, __u32 id, __u32 slot, const struct kp_mux_slot *s);
 int kp_mux_slot_get(struct kp_mux_dp *d, __u32 id, __u32 slot, struct kp_mux_slot *s);
+int kp_mux_req_get(struct kp_mux_dp *d, __u32 id, __u32 slot, __u32 e, struct kp_mux_req *r);
 int kp_mux_sock_add(struct kp_mux_dp *d, int fd, __u64 cookie, const struct kp_mux_sk *ms);
 void kp_mux_sock_del(struct kp_mux_dp *d, __u64 cookie);
 int kp_mux_sk_get(struct kp_mux_dp *d, __u64 cookie, struct kp_mux_sk *ms);

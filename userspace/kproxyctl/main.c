@@ -362,11 +362,14 @@ static void muxes_text(json_object *ans)
 		       "owned  clients %lld\n", jstr(m, "name"), jstr(m, "request_parser"),
 		       jstr(m, "response_parser"), jint(m, "conns_up"), jint(m, "conns"),
 		       jint(m, "conns_owned"), jint(m, "clients"));
+		printf("\tbalance %s  responses correlated by %s  connections with requests in "
+		       "flight %lld\n", jstr(m, "balance"), jstr(m, "correlate"), jint(m, "conns_busy"));
 		if (json_object_object_get_ex(m, "kernel", &k))
 			printf("\tkernel: %lld requests %lld bytes, %lld responses %lld bytes; overflow "
-			       "%lld msgs, parse errors %lld, orphans %lld\n", jint(k, "req_msgs"),
-			       jint(k, "req_bytes"), jint(k, "resp_msgs"), jint(k, "resp_bytes"),
-			       jint(k, "overflow_msgs"), jint(k, "parse_errors"), jint(k, "orphans"));
+			       "%lld msgs, parse errors %lld, orphans %lld, unknown IDs %lld\n",
+			       jint(k, "req_msgs"), jint(k, "req_bytes"), jint(k, "resp_msgs"),
+			       jint(k, "resp_bytes"), jint(k, "overflow_msgs"), jint(k, "parse_errors"),
+			       jint(k, "orphans"), jint(k, "id_unknown"));
 		if (json_object_object_get_ex(m, "policy", &pol)) {
 			json_object *rules, *r, *v;
 			size_t j;

@@ -347,9 +347,12 @@ static int mux_word(void *obj, const char *kw, const char *arg, char *err, size_
 			m->kcfg.balance = KP_MUX_BAL_RR;
 		} else if (!strcmp(arg, "hash")) {
 			m->kcfg.balance = KP_MUX_BAL_HASH;
+		} else if (!strcmp(arg, "least")) {
+			m->kcfg.balance = KP_MUX_BAL_LEAST;
 		} else {
-			snprintf(err, errlen, "balance '%s': use rr (any free connection) or hash "
-				 "(the backend by a key in each request, see hash_key)", arg);
+			snprintf(err, errlen, "balance '%s': use rr (any free connection), least (the "
+				 "connection with the fewest requests in flight) or hash (the backend by "
+				 "a key in each request, see hash_key)", arg);
 			return -EINVAL;
 		}
 	} else if (!strcmp(kw, "hash_key")) {
@@ -370,6 +373,19 @@ static int mux_word(void *obj, const char *kw, const char *arg, char *err, size_
 		}
 		m->kcfg.hash_off = off;
 		m->kcfg.hash_len = len;
+	} else if (!strcmp(kw, "id")) {
+		unsigned int off, len;
+		char end;
+
+		if (sscanf(arg, "%u:%u%c", &off, &len, &end) != 2 || !len ||
+		    len > KP_MUX_ID_MAX || off > 65535) {
+			snprintf(err, errlen, "id '%s': OFFSET:LENGTH, where each request and its "
+				 "response carry the same ID (LENGTH 1 to %d bytes)", arg,
+				 KP_MUX_ID_MAX);
+			return -EINVAL;
+		}
+		m->kcfg.id_off = off;
+		m->kcfg.id_len = len;
 	} else if (!strcmp(kw, "msg_timeout")) {
 		if (kpd_parse_num(kw, arg, 10, 3600000, &v, err, errlen))
 			return -EINVAL;
@@ -406,7 +422,7 @@ static int mux_word(void *obj, const char *kw, const char *arg, char *err, size_
 		m->max_clients = v;
 	} else {
 		snprintf(err, errlen, "unknown keyword '%s': expected listen, backend, parser, "
-			 "request_parser, response_parser, conns, balance, hash_key, msg_timeout, "
+			 "request_parser, response_parser, conns, balance, hash_key, id, msg_timeout, "
 			 "response_timeout, max_clients, allow, deny, default or deny_action", kw);
 		return -EINVAL;
 	}
@@ -526,6 +542,46 @@ static void slot_up(struct mux_slot *s)
 static void client_free(struct mux_client *c, bool reset);
 
 /*
+ * ID correlation: a dead slot had requests of any number of clients in
+ * flight (its entries, read after the slot was emptied: a response that
+ * races with us either finds its entry first, and goes, or finds the slot
+ * empty, and is dropped). Each of those clients is reset.
+ */
+static void slot_down_ids(struct mux_slot *s, const struct kp_mux_slot *ks,
+			  struct mux_client *leaving)
+{
+	struct mux *m = s->m;
+	__u64 cookies[KP_MUX_ID_ENTRIES];
+	unsigned int n = 0, e, i;
+	struct list_head *p, *np;
+
+	for (e = 0; e < KP_MUX_ID_ENTRIES; e++) {
+		struct kp_mux_req r;
+
+		if (!(ks->id_busy & (1ULL << e)) || kp_mux_req_get(mdp, m->id, s->idx, e, &r) ||
+		    !r.client)
+			continue;
+		for (i = 0; i < n && cookies[i] != r.client; i++)
+			;
+		if (i == n)
+			cookies[n++] = r.client;
+	}
+	for (p = m->clients.next; p != &m->clients; p = np) {
+		struct mux_client *c = container_of(p, struct mux_client, node);
+
+		np = p->next;
+		for (i = 0; i < n && cookies[i] != c->cookie; i++)
+			;
+		if (i == n || c == leaving)
+			continue;
+		kp_info("mux %s: backend connection %d closed with request(s) of client %llu in "
+			"flight: resetting that client", m->name, s->idx, (unsigned long long)c->id);
+		m->inflight_resets++;
+		client_free(c, true);
+	}
+}
+
+/*
  * A backend connection died (or goes): whoever had requests in flight on it
  * is reset, unless it is @leaving, the client being freed that caused it.
  */
@@ -543,7 +599,9 @@ static void slot_down_except(struct mux_slot *s, struct mux_client *leaving)
 	s->up = false;
 	ev_close(&s->e);
 	m->slot_deaths++;
-	if (ks.owner && ks.outstanding) {
+	if (m->kcfg.id_len) {
+		slot_down_ids(s, &ks, leaving);
+	} else if (ks.owner && ks.outstanding) {
 		for (p = m->clients.next; p != &m->clients; p = p->next) {
 			struct mux_client *c = container_of(p, struct mux_client, node);
 
@@ -578,9 +636,10 @@ static void client_free(struct mux_client *c, bool reset)
 	/*
 	 * Leaving with requests unanswered: their responses may still come on
 	 * the slot, and must not reach the slot's next owner. The slot's
-	 * connection goes (and is made again) with them.
+	 * connection goes (and is made again) with them. (With ID correlation
+	 * they find their entry, whose client is gone, and are dropped.)
 	 */
-	if (c->cookie && !c->overflow && in_flight(c) &&
+	if (c->cookie && !c->overflow && !m->kcfg.id_len && in_flight(c) &&
 	    !kp_mux_sk_get(mdp, c->cookie, &ms) && ms.slot && ms.slot <= m->conns) {
 		struct mux_slot *s = &m->slots[ms.slot - 1];
 
@@ -615,8 +674,12 @@ static __u32 in_flight(struct mux_client *c)
 	struct kp_mux_sk ms;
 	struct kp_mux_slot ks;
 
-	if (kp_mux_sk_get(mdp, c->cookie, &ms) || !ms.slot ||
-	    kp_mux_slot_get(mdp, c->m->id, ms.slot - 1, &ks) || ks.owner != c->cookie)
+	if (kp_mux_sk_get(mdp, c->cookie, &ms))
+		return 0;
+	/* ID correlation: counted per client, its requests may be on any slot */
+	if (c->m->kcfg.id_len)
+		return ms.outstanding;
+	if (!ms.slot || kp_mux_slot_get(mdp, c->m->id, ms.slot - 1, &ks) || ks.owner != c->cookie)
 		return 0;
 	return ks.outstanding;
 }
@@ -1063,8 +1126,8 @@ static void response_timeouts(struct mux *m, __u64 now)
 		struct kp_mux_slot ks;
 		struct tcp_info ti;
 
-		if (!s->up || kp_mux_slot_get(mdp, m->id, i, &ks) || ks.state != KP_SLOT_OWNED ||
-		    !ks.outstanding || getsockopt(s->e.fd, IPPROTO_TCP, TCP_INFO, &ti, &l) ||
+		if (!s->up || kp_mux_slot_get(mdp, m->id, i, &ks) ||
+		    (ks.state != KP_SLOT_OWNED && !m->kcfg.id_len) || !ks.outstanding || getsockopt(s->e.fd, IPPROTO_TCP, TCP_INFO, &ti, &l) ||
 		    ti.tcpi_last_data_recv < m->response_timeout_ms ||
 		    ti.tcpi_last_data_sent < m->response_timeout_ms)
 			continue;
@@ -1201,6 +1264,18 @@ static int mux_parse(struct mux *m, int argc, char **argv, char *err, size_t err
 	    (m->kcfg.req.kind != KP_PARSER_HTTP || m->kcfg.req.http_responses)) {
 		snprintf(err, errlen, "mux '%s': hash_key host and hash_key path need 'parser http'",
 			 m->name);
+		ret = -EINVAL;
+	}
+	if (!ret && m->kcfg.id_len &&
+	    (m->kcfg.req.kind == KP_PARSER_HTTP || m->kcfg.resp.kind == KP_PARSER_HTTP)) {
+		snprintf(err, errlen, "mux '%s': HTTP/1.1 has no ID field (its responses come in "
+			 "order): drop 'id', or use it with len, line or bpf parsers", m->name);
+		ret = -EINVAL;
+	}
+	if (!ret && m->kcfg.id_len && m->kcfg.req.kind != KP_PARSER_BPF &&
+	    m->kcfg.req.max_msg < (unsigned int)m->kcfg.id_off + m->kcfg.id_len) {
+		snprintf(err, errlen, "mux '%s': id %u:%u lies beyond the parser's largest message "
+			 "(%u bytes)", m->name, m->kcfg.id_off, m->kcfg.id_len, m->kcfg.req.max_msg);
 		ret = -EINVAL;
 	}
 	m->kcfg.l7_nrules = m->nrules;
@@ -1428,7 +1503,7 @@ json_object *muxes_json(const char *name, char *err, size_t errlen)
 		json_object *mo = json_object_new_object(), *words = json_object_new_array();
 		json_object *k = json_object_new_object(), *u = json_object_new_object();
 		struct kp_mux_stats st = { 0 };
-		int up = 0, owned = 0;
+		int up = 0, owned = 0, busy = 0;
 
 		if (name && strcmp(name, m->name))
 			continue;
@@ -1438,8 +1513,10 @@ json_object *muxes_json(const char *name, char *err, size_t errlen)
 			struct kp_mux_slot ks;
 
 			up += m->slots[i].up;
-			if (!kp_mux_slot_get(mdp, m->id, i, &ks))
+			if (!kp_mux_slot_get(mdp, m->id, i, &ks)) {
 				owned += ks.state == KP_SLOT_OWNED;
+				busy += ks.outstanding > 0;
+			}
 		}
 		json_object_object_add(mo, "name", json_object_new_string(m->name));
 		json_object_object_add(mo, "id", json_object_new_int(m->id));
@@ -1461,12 +1538,20 @@ json_object *muxes_json(const char *name, char *err, size_t errlen)
 		json_object_object_add(mo, "conns", json_object_new_int(m->conns));
 		json_object_object_add(mo, "conns_up", json_object_new_int(up));
 		json_object_object_add(mo, "conns_owned", json_object_new_int(owned));
+		json_object_object_add(mo, "conns_busy", json_object_new_int(busy));
+		json_object_object_add(mo, "balance", json_object_new_string(
+			m->kcfg.balance == KP_MUX_BAL_HASH ? "hash" :
+			m->kcfg.balance == KP_MUX_BAL_LEAST ? "least" : "rr"));
+		if (m->kcfg.id_len)
+			snprintf(buf, sizeof(buf), "id %u:%u", m->kcfg.id_off, m->kcfg.id_len);
+		json_object_object_add(mo, "correlate", json_object_new_string(
+			m->kcfg.id_len ? buf : "order"));
 		json_object_object_add(mo, "clients", json_object_new_int(m->nclients));
 		kp_mux_stats_get(mdp, m->id, &st);
 #define ST(f) json_object_object_add(k, #f, json_object_new_int64(st.f))
 		ST(req_msgs); ST(req_bytes); ST(resp_msgs); ST(resp_bytes); ST(overflow_msgs);
 		ST(parse_errors); ST(orphans); ST(redir_fail); ST(hash_busy);
-		ST(l7_allowed); ST(l7_denied); ST(l7_bad);
+		ST(l7_allowed); ST(l7_denied); ST(l7_bad); ST(id_unknown); ST(id_short);
 #undef ST
 #define US(f) json_object_object_add(u, #f, json_object_new_int64(m->f))
 		US(accepted); US(rejected); US(closed); US(overflowed); US(slot_deaths);
