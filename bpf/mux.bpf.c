@@ -388,6 +388,16 @@ static __always_inline bool id_release(__u32 mux_id, __u32 slot, __u32 e)
 	return was;
 }
 
+/*
+ * The ID's length, 1..8 (kproxyd checks it) in a form 6.1's verifier can
+ * bound from below too: it does not learn "not 0" from a comparison, and
+ * refuses a read whose size may be 0.
+ */
+static __always_inline __u32 id_len(struct kp_mux_cfg *cfg)
+{
+	return ((cfg->id_len - 1) & (KP_MUX_ID_MAX - 1)) + 1;
+}
+
 static __always_inline __u64 id_mask(__u32 len)
 {
 	return len >= 8 ? ~0ULL : (1ULL << (len * 8)) - 1;
@@ -401,13 +411,11 @@ static __always_inline int client_msg_id(struct __sk_buff *skb, struct kp_mux_sk
 					 struct kp_mux_cfg *cfg, struct kp_mux_stats *st,
 					 __u64 cookie, int want)
 {
-	__u32 off = kp_msg_offset(skb) + cfg->id_off, l = cfg->id_len;
+	__u32 off = kp_msg_offset(skb) + cfg->id_off, l = id_len(cfg);
 	struct kp_mux_req *r;
 	struct id_claim c = {};
 	__u64 id = 0, tag;
 
-	if (l < 1 || l > KP_MUX_ID_MAX)
-		return 0;
 	if (bpf_skb_load_bytes(skb, off, &id, l)) {
 		/* only a parser of one's own frames a message shorter than the ID */
 		if (st)
@@ -457,13 +465,11 @@ undo:
 static __always_inline int backend_msg_id(struct __sk_buff *skb, struct kp_mux_sk *ms,
 					  struct kp_mux_cfg *cfg, struct kp_mux_stats *st, __u32 len)
 {
-	__u32 off = kp_msg_offset(skb) + cfg->id_off, l = cfg->id_len, e;
+	__u32 off = kp_msg_offset(skb) + cfg->id_off, l = id_len(cfg), e;
 	struct kp_mux_sk *oms;
 	struct kp_mux_req *r;
 	__u64 tag = 0, client, id;
 
-	if (l < 1 || l > KP_MUX_ID_MAX)
-		return SK_DROP;
 	if (bpf_skb_load_bytes(skb, off, &tag, l)) {
 		if (st)
 			st->id_short++;

@@ -21,7 +21,7 @@
 #include "kproxyd.h"
 
 
-static void keep_fd(int fd)
+void handover_keep_fd(int fd)
 {
 	int fl = fcntl(fd, F_GETFD);
 
@@ -29,7 +29,7 @@ static void keep_fd(int fd)
 		fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
 }
 
-static void drop_on_exec(int fd)
+void handover_adopt_fd(int fd)
 {
 	int fl = fcntl(fd, F_GETFD);
 
@@ -74,7 +74,7 @@ static json_object *cfg_words(const struct proxy_cfg *cfg)
 	return a;
 }
 
-static void hex_encode(const char *p, size_t n, char *out)
+void hex_encode(const char *p, size_t n, char *out)
 {
 	static const char hx[] = "0123456789abcdef";
 	size_t i;
@@ -110,8 +110,8 @@ static json_object *side_json(struct side *s)
 		json_object_object_add(o, "pipe_r", json_object_new_int(s->pipe[0]));
 		json_object_object_add(o, "pipe_w", json_object_new_int(s->pipe[1]));
 		json_object_object_add(o, "piped", json_object_new_uint64(s->piped));
-		keep_fd(s->pipe[0]);
-		keep_fd(s->pipe[1]);
+		handover_keep_fd(s->pipe[0]);
+		handover_keep_fd(s->pipe[1]);
 	}
 	if (s->len > s->off) {
 		hex = malloc(2 * (s->len - s->off) + 1);
@@ -122,7 +122,7 @@ static json_object *side_json(struct side *s)
 		}
 	}
 	if (s->fd >= 0)
-		keep_fd(s->fd);
+		handover_keep_fd(s->fd);
 	return o;
 }
 
@@ -155,7 +155,7 @@ int handover_exec(char **argv)
 		C(tls_alerts); C(tls_peer_gone); C(spliced_bytes);
 #undef C
 		if (px->lfd >= 0)
-			keep_fd(px->lfd);
+			handover_keep_fd(px->lfd);
 		for (q = px->conns.next; q != &px->conns; q = q->next) {
 			struct conn *c = container_of(q, struct conn, node);
 			json_object *co;
@@ -210,7 +210,7 @@ int handover_exec(char **argv)
 	return -errno;
 }
 
-static void hex_decode(const char *h, char *out, size_t n)
+void hex_decode(const char *h, char *out, size_t n)
 {
 	size_t i;
 	unsigned int v;
@@ -221,14 +221,14 @@ static void hex_decode(const char *h, char *out, size_t n)
 	}
 }
 
-static __u64 ju64(json_object *o, const char *k)
+__u64 ju64(json_object *o, const char *k)
 {
 	json_object *v;
 
 	return json_object_object_get_ex(o, k, &v) ? json_object_get_uint64(v) : 0;
 }
 
-static bool jbool(json_object *o, const char *k)
+bool jbool(json_object *o, const char *k)
 {
 	json_object *v;
 
@@ -254,7 +254,7 @@ static void side_restore(struct side *s, json_object *o)
 	s->fwd = ju64(o, "fwd");
 	s->out_base = ju64(o, "out_base");
 	if (s->fd >= 0)
-		drop_on_exec(s->fd);
+		handover_adopt_fd(s->fd);
 	s->ktls = jbool(o, "ktls");
 	if (s->ktls) {
 #define S(f, k) snprintf(s->tls.f, sizeof(s->tls.f), "%s", jstr(o, k))
@@ -266,8 +266,8 @@ static void side_restore(struct side *s, json_object *o)
 		s->pipe[0] = json_object_get_int(v);
 		s->pipe[1] = json_object_get_int(json_object_object_get(o, "pipe_w"));
 		s->piped = ju64(o, "piped");
-		drop_on_exec(s->pipe[0]);
-		drop_on_exec(s->pipe[1]);
+		handover_adopt_fd(s->pipe[0]);
+		handover_adopt_fd(s->pipe[1]);
 	}
 	if (json_object_object_get_ex(o, "buf", &v)) {
 		size_t n = json_object_get_string_len(v) / 2;
@@ -280,24 +280,33 @@ static void side_restore(struct side *s, json_object *o)
 	}
 }
 
+/* The words an object of the handover was made with (its "argv"), in @argv. */
+int handover_argv(json_object *o, char **argv, int max)
+{
+	json_object *words = json_object_object_get(o, "argv");
+	int argc = 0;
+	size_t j;
+
+	for (j = 0; j < json_object_array_length(words) && argc < max; j++)
+		argv[argc++] = (char *)json_object_get_string(json_object_array_get_idx(words, j));
+	return argc;
+}
+
 /* Re-add what @key lists, each as the words that made it, with its old id. */
 static void restore_words(json_object *root, const char *key,
 			  int (*add)(int argc, char **argv, int want_id, char *err, size_t errlen))
 {
 	json_object *arr;
 	char err[512];
-	size_t i, j;
+	size_t i;
 
 	if (!json_object_object_get_ex(root, key, &arr))
 		return;
 	for (i = 0; i < json_object_array_length(arr); i++) {
-		json_object *so = json_object_array_get_idx(arr, i), *words;
+		json_object *so = json_object_array_get_idx(arr, i);
 		char *argv[KPD_SVC_MAX_ARGS];
-		int argc = 0;
+		int argc = handover_argv(so, argv, KPD_SVC_MAX_ARGS);
 
-		words = json_object_object_get(so, "argv");
-		for (j = 0; j < json_object_array_length(words) && argc < KPD_SVC_MAX_ARGS; j++)
-			argv[argc++] = (char *)json_object_get_string(json_object_array_get_idx(words, j));
 		if (add(argc, argv, (int)ju64(so, "id"), err, sizeof(err)))
 			kp_warn("restart: %s: %s", key, err);
 	}
@@ -380,7 +389,7 @@ int handover_restore(void)
 	/* Services after proxies: 'via PROXY' needs its proxy. Their hooks stayed attached. */
 	restore_words(root, "services", service_add);
 	restore_words(root, "accels", accel_add);
-	restore_words(root, "muxes", mux_add_id);
+	muxes_adopt(root);
 	json_object_put(root);
 	kp_info("restart: took over from the previous kproxyd");
 	return 1;

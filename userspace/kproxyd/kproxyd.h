@@ -280,10 +280,10 @@ json_object *conn_json(struct conn *c);
 
 /* mux.c */
 int mux_add(int argc, char **argv, char *err, size_t errlen);
-int mux_add_id(int argc, char **argv, int want_id, char *err, size_t errlen);
 int mux_check(int argc, char **argv, char *err, size_t errlen);
 void muxes_apply(const struct conf_obj *objs, int n, bool reload);
 json_object *muxes_handover_json(void);
+void muxes_adopt(json_object *root);
 int mux_del(const char *name, char *err, size_t errlen);
 json_object *muxes_json(const char *name, char *err, size_t errlen);
 void mux_event(struct ev_src *src, __u32 events);
@@ -305,6 +305,13 @@ json_object *tls_side_json(const struct side *s);
 /* handover.c */
 int handover_exec(char **argv);
 int handover_restore(void);
+int handover_argv(json_object *o, char **argv, int max);
+void handover_keep_fd(int fd);		/* stays open across the execve() */
+void handover_adopt_fd(int fd);		/* ... and is close-on-exec again */
+void hex_encode(const char *p, size_t n, char *out);
+void hex_decode(const char *h, char *out, size_t n);
+__u64 ju64(json_object *o, const char *k);
+bool jbool(json_object *o, const char *k);
 
 /* ctl.c */
 int ctl_open(const char *path);

@@ -1300,13 +1300,15 @@ int mux_check(int argc, char **argv, char *err, size_t errlen)
 	return ret;
 }
 
-int mux_add(int argc, char **argv, char *err, size_t errlen)
-{
-	return mux_add_id(argc, argv, -1, err, errlen);
-}
+static void mux_adopt_sockets(struct mux *m, json_object *ho);
 
-/* @want_id: the id it had before a restart (-1: any free one). */
-int mux_add_id(int argc, char **argv, int want_id, char *err, size_t errlen)
+/*
+ * A mux from its words. @want_id: the id it had before a restart (-1: any
+ * free one); @ho: what the previous kproxyd handed over (its sockets and
+ * counters), or NULL for a new one.
+ */
+static int mux_create(int argc, char **argv, int want_id, json_object *ho, char *err,
+		      size_t errlen)
 {
 	struct mux *m = calloc(1, sizeof(*m));
 	int i, ret;
@@ -1359,23 +1361,39 @@ int mux_add_id(int argc, char **argv, int want_id, char *err, size_t errlen)
 	m->e.ev.type = EV_MUX;
 	m->e.kind = MK_LISTEN;
 	m->e.obj = m;
-	m->e.fd = kpd_listen_on(&m->listen, err, errlen);
+	if (ho) {
+		m->e.fd = (int)ju64(ho, "lfd");
+		handover_adopt_fd(m->e.fd);
+	} else {
+		m->e.fd = kpd_listen_on(&m->listen, err, errlen);
+	}
 	if (m->e.fd < 0) {
 		ret = m->e.fd;
 		m->e.fd = -1;
 		mux_free(m);
 		return ret;
 	}
-	kp_mux_stats_reset(mdp, m->id);
+	/* A restart keeps the kernel's state: counters, slots, sockets' entries. */
+	if (!ho)
+		kp_mux_stats_reset(mdp, m->id);
 	kp_mux_rules_set(mdp, m->id, m->rules, m->nrules);
 	kp_mux_cfg_set(mdp, m->id, &m->kcfg);
 	list_add_tail(&m->node, &muxes);
+	if (ho)
+		mux_adopt_sockets(m, ho);
 	for (i = 0; i < (int)m->conns; i++)
-		slot_connect(&m->slots[i]);
+		if (m->slots[i].e.fd < 0)
+			slot_connect(&m->slots[i]);
 	wake_at(now_ms() + 1);	/* response_timeouts() from now on */
 	ev_set(&m->e, EPOLLIN);
-	kp_info("mux %s: listening, %u backend connections", m->name, m->conns);
+	kp_info("mux %s: %s, %u backend connections", m->name, ho ? "taken over" : "listening",
+		m->conns);
 	return 0;
+}
+
+int mux_add(int argc, char **argv, char *err, size_t errlen)
+{
+	return mux_create(argc, argv, -1, NULL, err, errlen);
 }
 
 int mux_del(const char *name, char *err, size_t errlen)
@@ -1417,27 +1435,230 @@ void muxes_apply(const struct conf_obj *objs, int n, bool reload)
 }
 
 /*
- * For a restarted kproxyd: each mux as the words that made it. Its sockets
- * do not go over (the new kproxyd listens and connects again): a restart
- * closes the connections of muxes.
+ * For a restarted kproxyd (handover.c): each mux as the words that made it,
+ * with its sockets, which stay open across the execve() and stay in the
+ * pinned kp_mux_socks, so the kernel goes on moving their messages while
+ * the new process starts; and what kproxyd itself holds of them (counters,
+ * each client's state, the bytes an overflow relay has not sent yet).
+ * Connects in flight are not handed over: they start again.
  */
+#define MUX_COUNTERS(X) X(accepted) X(rejected) X(closed) X(overflowed) X(slot_deaths) \
+	X(inflight_resets) X(backend_fail) X(msg_timeouts) X(slot_recycles) \
+	X(response_timeouts) X(user_bytes) X(deny_answers) X(deny_resets) X(rr)
+#define CLIENT_FLAGS(X) X(overflow) X(eof) X(beof) X(fin_sent) X(bfin_sent) X(denied) X(ceof) \
+	X(answered)
+#define CLIENT_NUMS(X) X(id) X(cookie) X(close_by_ms) X(settle_ms) X(rx) X(deny_limit) \
+	X(deny_by_ms)
+
+static void put_u64(json_object *o, const char *k, __u64 v)
+{
+	json_object_object_add(o, k, json_object_new_uint64(v));
+}
+
+static json_object *slot_handover_json(struct mux_slot *s)
+{
+	json_object *o = json_object_new_object();
+
+	if (s->e.fd >= 0 && !s->up) {
+		ev_close(&s->e);	/* a connect in flight: made again */
+		s->retry_ms = 0;
+	}
+	put_u64(o, "fd", s->e.fd >= 0 ? (__u64)s->e.fd : ~0ULL);
+	put_u64(o, "cookie", s->cookie);
+	put_u64(o, "conn_id", s->conn_id);
+	if (s->e.fd >= 0)
+		handover_keep_fd(s->e.fd);
+	return o;
+}
+
+static json_object *client_handover_json(struct mux_client *c)
+{
+	json_object *o = json_object_new_object();
+	int dir;
+
+	if (c->connecting) {
+		ev_close(&c->be);	/* its own backend connection, not made yet: again */
+		c->connecting = false;
+	}
+#define F(f) json_object_object_add(o, #f, json_object_new_boolean(c->f));
+	CLIENT_FLAGS(F)
+#undef F
+#define N(f) put_u64(o, #f, c->f);
+	CLIENT_NUMS(N)
+#undef N
+	put_u64(o, "fd", c->e.fd);
+	put_u64(o, "bfd", c->be.fd >= 0 ? (__u64)c->be.fd : ~0ULL);
+	handover_keep_fd(c->e.fd);
+	if (c->be.fd >= 0)
+		handover_keep_fd(c->be.fd);
+	for (dir = 0; dir < 2; dir++) {
+		size_t n = c->len[dir] - c->off[dir];
+		char *hex;
+
+		if (!n || !(hex = malloc(2 * n + 1)))
+			continue;
+		hex_encode(c->buf[dir] + c->off[dir], n, hex);
+		json_object_object_add(o, dir ? "buf1" : "buf0", json_object_new_string(hex));
+		free(hex);
+	}
+	return o;
+}
+
 json_object *muxes_handover_json(void)
 {
 	json_object *arr = json_object_new_array();
-	struct list_head *p;
+	struct list_head *p, *q;
 	int i;
 
 	for (p = muxes.next; p != &muxes; p = p->next) {
 		struct mux *m = container_of(p, struct mux, node);
 		json_object *o = json_object_new_object(), *a = json_object_new_array();
+		json_object *slots = json_object_new_array(), *clients = json_object_new_array();
 
 		for (i = 0; i < m->argc; i++)
 			json_object_array_add(a, json_object_new_string(m->argv[i]));
 		json_object_object_add(o, "argv", a);
 		json_object_object_add(o, "id", json_object_new_int(m->id));
+		put_u64(o, "lfd", m->e.fd);
+		handover_keep_fd(m->e.fd);
+#define N(f) put_u64(o, #f, m->f);
+		MUX_COUNTERS(N)
+#undef N
+		for (i = 0; i < (int)m->conns; i++)
+			json_object_array_add(slots, slot_handover_json(&m->slots[i]));
+		for (q = m->clients.next; q != &m->clients; q = q->next)
+			json_object_array_add(clients, client_handover_json(
+				container_of(q, struct mux_client, node)));
+		json_object_object_add(o, "slots", slots);
+		json_object_object_add(o, "clients", clients);
 		json_object_array_add(arr, o);
 	}
 	return arr;
+}
+
+static int fd_of(json_object *o, const char *k)
+{
+	__u64 v = ju64(o, k);
+
+	if (v > 0x7fffffff)
+		return -1;
+	handover_adopt_fd((int)v);
+	return (int)v;
+}
+
+/* The new process: @m's sockets and state as the old one left them. */
+static void mux_adopt_sockets(struct mux *m, json_object *ho)
+{
+	json_object *slots = json_object_object_get(ho, "slots");
+	json_object *clients = json_object_object_get(ho, "clients");
+	size_t i;
+	int dir;
+
+#define N(f) m->f = ju64(ho, #f);
+	MUX_COUNTERS(N)
+#undef N
+	for (i = 0; i < json_object_array_length(slots) && i < m->conns; i++) {
+		json_object *so = json_object_array_get_idx(slots, i);
+		struct mux_slot *s = &m->slots[i];
+
+		s->e.fd = fd_of(so, "fd");
+		if (s->e.fd < 0)
+			continue;
+		s->backend = s->idx % m->nbackends;
+		s->cookie = ju64(so, "cookie");
+		s->conn_id = ju64(so, "conn_id");
+		s->up = true;
+		ev_set(&s->e, EPOLLRDHUP);
+	}
+	for (i = 0; i < json_object_array_length(clients); i++) {
+		json_object *co = json_object_array_get_idx(clients, i), *v;
+		struct mux_client *c = calloc(1, sizeof(*c));
+		int fd = fd_of(co, "fd"), bfd = fd_of(co, "bfd");
+
+		if (!c) {
+			close(fd);
+			if (bfd >= 0)
+				close(bfd);
+			continue;
+		}
+		c->m = m;
+		c->e.ev.type = c->be.ev.type = EV_MUX;
+		c->e.kind = MK_CLIENT;
+		c->be.kind = MK_OVERFLOW;
+		c->e.obj = c->be.obj = c;
+		c->e.fd = fd;
+		c->be.fd = bfd;
+#define F(f) c->f = jbool(co, #f);
+		CLIENT_FLAGS(F)
+#undef F
+#define N(f) c->f = ju64(co, #f);
+		CLIENT_NUMS(N)
+#undef N
+		for (dir = 0; dir < 2; dir++) {
+			size_t n;
+
+			if (!json_object_object_get_ex(co, dir ? "buf1" : "buf0", &v))
+				continue;
+			n = json_object_get_string_len(v) / 2;
+			c->buf[dir] = malloc(n > KPD_RELAY_BUF ? n : KPD_RELAY_BUF);
+			if (!c->buf[dir])
+				continue;
+			hex_decode(json_object_get_string(v), c->buf[dir], n);
+			c->len[dir] = n;
+		}
+		list_add_tail(&c->node, &m->clients);
+		m->nclients++;
+		/* Its events as they were; mux_tick() carries on what waits. */
+		if (c->overflow)
+			overflow_step(c);
+		else if (c->denied)
+			deny_step(c);
+		else
+			ev_set(&c->e, c->eof ? 0 : EPOLLIN | EPOLLRDHUP);
+	}
+}
+
+/* A mux that could not be made again: the sockets it had close. */
+static void close_handed(json_object *o)
+{
+	static const char *const keys[] = { "fd", "bfd" };
+	json_object *arr;
+	size_t i, k;
+	int fd;
+
+	fd = fd_of(o, "lfd");
+	if (fd >= 0)
+		close(fd);
+	if (json_object_object_get_ex(o, "slots", &arr))
+		for (i = 0; i < json_object_array_length(arr); i++)
+			if ((fd = fd_of(json_object_array_get_idx(arr, i), "fd")) >= 0)
+				close(fd);
+	if (json_object_object_get_ex(o, "clients", &arr))
+		for (i = 0; i < json_object_array_length(arr); i++)
+			for (k = 0; k < 2; k++)
+				if ((fd = fd_of(json_object_array_get_idx(arr, i), keys[k])) >= 0)
+					close(fd);
+}
+
+/* handover.c: each mux the previous kproxyd ran, with its sockets. */
+void muxes_adopt(json_object *root)
+{
+	json_object *arr;
+	char err[512];
+	size_t i;
+
+	if (!json_object_object_get_ex(root, "muxes", &arr))
+		return;
+	for (i = 0; i < json_object_array_length(arr); i++) {
+		json_object *o = json_object_array_get_idx(arr, i);
+		char *argv[KPD_SVC_MAX_ARGS];
+		int argc = handover_argv(o, argv, KPD_SVC_MAX_ARGS);
+
+		if (mux_create(argc, argv, (int)ju64(o, "id"), o, err, sizeof(err))) {
+			kp_warn("restart: mux: %s; its connections close", err);
+			close_handed(o);
+		}
+	}
 }
 
 void muxes_shutdown(void)
