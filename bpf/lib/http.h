@@ -673,23 +673,36 @@ struct {
 	__type(value, struct kp_http_scratch);
 } kp_http_scratch SEC(".maps");
 
-/* A fresh scan of the message at @off in @skb, or NULL; http_leave() after it. */
-static __always_inline struct kp_http_scan *http_enter(struct kp_http_scratch **xp,
-						       const struct kp_parser_cfg *pc,
-						       struct __sk_buff *skb, __u32 off)
+/*
+ * A level of this CPU's scratch for the program run (a softirq parser can
+ * interrupt a process-context one): its index, or -1 if there is none;
+ * http_leave() after it (only if there was one).
+ */
+static __always_inline int http_slot(struct kp_http_scratch **xp)
 {
 	struct kp_http_scratch *x;
-	struct kp_http_scan *s;
 	__u32 zero = 0;
 
 	x = bpf_map_lookup_elem(&kp_http_scratch, &zero);
 	*xp = x;
 	if (!x || x->depth >= KP_HTTP_NEST)
+		return -1;
+	return x->depth++ & (KP_HTTP_NEST - 1);
+}
+
+/* A fresh scan of the message at @off in @skb, or NULL; http_leave() after it. */
+static __always_inline struct kp_http_scan *http_enter(struct kp_http_scratch **xp,
+						       const struct kp_parser_cfg *pc,
+						       struct __sk_buff *skb, __u32 off)
+{
+	struct kp_http_scan *s;
+	int i = http_slot(xp);
+
+	if (i < 0 || !*xp)
 		return NULL;
-	s = &x->s[x->depth & (KP_HTTP_NEST - 1)];
-	x->depth++;
+	s = &(*xp)->s[i & (KP_HTTP_NEST - 1)];
 	__builtin_memset(s, 0, sizeof(*s));
-	s->slot = (x->depth - 1) & (KP_HTTP_NEST - 1);
+	s->slot = i & (KP_HTTP_NEST - 1);
 	s->moff = off;
 	s->avail = skb->len > off ? skb->len - off : 0;
 	s->max_msg = pc->max_msg;
@@ -721,13 +734,13 @@ static __always_inline long kp_parse_http_resp(const struct kp_parser_cfg *pc,
 {
 	struct kp_http_scratch *x;
 	struct kp_http_scan *s;
-	long ret = -EBADMSG;
+	long ret;
 
 	s = http_enter(&x, pc, skb, off);
-	if (s) {
-		s->head = head;
-		ret = kp_http_run(skb, s);
-	}
+	if (!s)
+		return -EBADMSG;
+	s->head = head;
+	ret = kp_http_run(skb, s);
 	http_leave(x);
 	return ret;
 }
@@ -739,23 +752,23 @@ static __always_inline long kp_parse_http_req(const struct kp_parser_cfg *pc,
 {
 	struct kp_http_scratch *x;
 	struct kp_http_scan *s;
-	long ret = -EBADMSG;
+	long ret;
 
 	sp->valid = 0;
 	s = http_enter(&x, pc, skb, off);
-	if (s) {
-		s->record = 1;
-		ret = kp_http_run(skb, s);
-		if (ret > 0) {
-			sp->method_start = s->method_start;
-			sp->method_end = s->method_end;
-			sp->target_end = s->target_end;
-			sp->host_start = s->host_start;
-			sp->host_end = s->host_end;
-			sp->nhost = s->nhost;
-			sp->minor = s->minor;
-			sp->valid = 1;
-		}
+	if (!s)
+		return -EBADMSG;
+	s->record = 1;
+	ret = kp_http_run(skb, s);
+	if (ret > 0) {
+		sp->method_start = s->method_start;
+		sp->method_end = s->method_end;
+		sp->target_end = s->target_end;
+		sp->host_start = s->host_start;
+		sp->host_end = s->host_end;
+		sp->nhost = s->nhost;
+		sp->minor = s->minor;
+		sp->valid = 1;
 	}
 	http_leave(x);
 	return ret;
@@ -767,11 +780,12 @@ static __always_inline long kp_parse_http(const struct kp_parser_cfg *pc, struct
 {
 	struct kp_http_scratch *x;
 	struct kp_http_scan *s;
-	long ret = -EBADMSG;	/* no state: cannot happen (two levels at most) */
+	long ret;
 
 	s = http_enter(&x, pc, skb, off);
-	if (s)
-		ret = kp_http_run(skb, s);
+	if (!s)
+		return -EBADMSG;	/* no level free: cannot happen (two at most) */
+	ret = kp_http_run(skb, s);
 	http_leave(x);
 	return ret;
 }

@@ -228,16 +228,15 @@ static __always_inline int kp_l7_judge(struct __sk_buff *skb, const struct kp_mu
 {
 	struct l7_match m = { .hit = -1, .base = ms->mux_id * KP_L7_MAX_RULES };
 	struct kp_http_scratch *x;
-	struct kp_http_scan *s;
+	int ret = KP_L7_BAD, i;
 	__u64 *hits;
-	int ret = KP_L7_BAD;
 	__u32 k;
 
-	/* A slot of the scratch, for the request's bytes (rq). */
-	s = http_enter(&x, &cfg->req, skb, 0);
-	if (!s || !x)
-		goto out;
-	m.rq = &x->req[s->slot & (KP_HTTP_NEST - 1)];
+	/* A level of the scratch, for the request's bytes (rq). */
+	i = http_slot(&x);
+	if (i < 0 || !x)
+		return KP_L7_BAD;
+	m.rq = &x->req[i & (KP_HTTP_NEST - 1)];
 	if (l7_fill(skb, kp_msg_offset(skb), &ms->spans, m.rq))
 		goto out;
 	if (cfg->hash_http == KP_MUX_HASH_HOST)

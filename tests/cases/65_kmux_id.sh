@@ -18,7 +18,8 @@ kp_bg "$IDP" server 127.0.0.1:9653 --reorder --bogus-every 5
 kp_bg "$IDP" server 127.0.0.1:9654 --reorder --delay-ms 2 --close-after 40
 kp_bg "$IDP" server 127.0.0.1:9655 --delay-ms 60
 kp_bg "$IDP" server 127.0.0.1:9656
-for p in 9651 9652 9653 9654 9655 9656; do wait_port 127.0.0.1 $p; done
+kp_bg "$IDP" server 127.0.0.1:9657 --delay-ms 3000
+for p in 9651 9652 9653 9654 9655 9656 9657; do wait_port 127.0.0.1 $p; done
 : > "$KP_TMP/kproxy.conf"
 kp_daemon_start || { t_fail start "kproxyd did not start: $(tail -3 "$KP_TMP/kproxyd.log")"; exit 1; }
 mjson() {	# MUX PYTHON-EXPRESSION-ON-m
@@ -135,21 +136,31 @@ grep -q "bystander ok" "$KP_TMP/bystander.out" && t_pass bystander_untouched ||
 	t_fail bystander_untouched "$(cat "$KP_TMP/bystander.out")"
 wait_for 10 up dying && t_pass pool_reconnected || t_fail pool_reconnected "$(kpctl mux show dying)"
 
-# A client that leaves with requests in flight: their late responses are
-# dropped (orphans), no connection is recycled, the next client is exact.
-"$KP_PYTHON" - <<'PY'
-import socket, struct
-s = socket.create_connection(('127.0.0.1', 7655))	# the slow backend answers in 60 ms
+# A client that leaves with requests in flight (sent on to a backend that
+# takes up to 3 s): their late responses are dropped (orphans), no
+# connection is recycled, the next client is exact.
+addmux leave 7658 backend tcp://127.0.0.1:9657 parser 'len:size=4,be,max=65536' id 4:4 conns 2
+"$KP_PYTHON" - "$KP_TMP/leave" <<'PY' &
+import os, socket, struct, sys, time
+s = socket.create_connection(('127.0.0.1', 7658))
 for i in range(1, 9):
     s.sendall(struct.pack('>II', 16, i) + b'leaving!')
+t = time.time()
+while not os.path.exists(sys.argv[1]) and time.time() - t < 30:
+    time.sleep(0.02)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
 s.close()
 PY
-orph() { [ "$(mjson least 'm["kernel"]["orphans"]')" -ge 1 ] && idle least; }
-wait_for 10 orph && t_pass leaver_orphans_dropped || t_fail leaver_orphans_dropped "$(kpctl mux show least)"
-[ "$(mjson least 'm["daemon"]["slot_recycles"]')" = 0 ] && t_pass no_recycle_with_ids ||
-	t_fail no_recycle_with_ids "$(kpctl mux show least)"
-t_check after_leaver_exact "$IDP" client 127.0.0.1:7655 --conns 4 --msgs 40 --window 4 --size 30
+leaver=$!
+sent() { [ "$(mjson leave 'm["kernel"]["req_msgs"]')" = 8 ]; }
+wait_for 10 sent || t_fail leaver_sent "$(kpctl mux show leave)"
+: > "$KP_TMP/leave"
+wait $leaver
+orph() { [ "$(mjson leave 'm["kernel"]["orphans"]')" -ge 1 ] && idle leave; }
+wait_for 10 orph && t_pass leaver_orphans_dropped || t_fail leaver_orphans_dropped "$(kpctl mux show leave)"
+[ "$(mjson leave 'm["daemon"]["slot_recycles"]')" = 0 ] && t_pass no_recycle_with_ids ||
+	t_fail no_recycle_with_ids "$(kpctl mux show leave)"
+t_check after_leaver_exact "$IDP" client 127.0.0.1:7658 --conns 4 --msgs 4 --window 4 --size 30
 
 # A message too short to hold its ID (6 bytes, the ID wants 8): a parse error
 # that closes that connection only.
@@ -192,7 +203,7 @@ refused id_http parser http id 4:4
 refused id_beyond_max parser 'len:size=4,be,max=64' id 62:4
 grep -q "no ID field" "$KP_TMP/refusals" && t_pass refusal_says_why || t_fail refusal_says_why "$(cat "$KP_TMP/refusals")"
 
-for m in ids ids2 ids1 ids_small least bogus dying; do
+for m in ids ids2 ids1 ids_small least bogus dying leave; do
 	t_check "mux_del_$m" kpctl mux del $m
 done
 kp_daemon_stop
