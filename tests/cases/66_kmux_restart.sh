@@ -67,7 +67,8 @@ acc=$(mjson ord 'm["daemon"]["accepted"]')
 req=$(mjson ord 'm["kernel"]["req_msgs"]')
 kill -USR2 "$KP_DAEMON_PID"
 new_ready() { sed -n '/took over from the previous kproxyd/,$p' "$KP_TMP/kproxyd.log" | grep -q "ready: control socket"; }
-wait_for 20 new_ready && t_pass restarted || t_fail restarted "$(tail -5 "$KP_TMP/kproxyd.log")"
+# Under TCG the new process loads the BPF objects again while the traffic runs: tens of seconds.
+wait_for 120 new_ready && t_pass restarted || t_fail restarted "$(tail -5 "$KP_TMP/kproxyd.log")"
 grep -q "mux ids: taken over" "$KP_TMP/kproxyd.log" && t_pass muxes_taken_over ||
 	t_fail muxes_taken_over "$(grep mux "$KP_TMP/kproxyd.log" | tail -5)"
 n=$(mjson ord 'm["clients"]')
