@@ -1386,8 +1386,11 @@ static int mux_create(int argc, char **argv, int want_id, json_object *ho, char 
 			slot_connect(&m->slots[i]);
 	wake_at(now_ms() + 1);	/* response_timeouts() from now on */
 	ev_set(&m->e, EPOLLIN);
-	kp_info("mux %s: %s, %u backend connections", m->name, ho ? "taken over" : "listening",
-		m->conns);
+	if (ho)
+		kp_info("mux %s: taken over, %u backend connections, %u clients", m->name, m->conns,
+			m->nclients);
+	else
+		kp_info("mux %s: listening, %u backend connections", m->name, m->conns);
 	return 0;
 }
 
