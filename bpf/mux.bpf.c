@@ -482,13 +482,24 @@ static __always_inline int backend_msg_id(struct __sk_buff *skb, struct kp_mux_s
 	client = r->client;
 	id = r->id;
 	r->client = 0;
-	if (!id_release(ms->mux_id, ms->slot, e))
-		goto unknown;
+	/*
+	 * The client's resp_bytes grow before its count of requests in flight
+	 * falls: kproxyd, seeing none in flight, waits for those bytes.
+	 */
 	oms = bpf_map_lookup_elem(&kp_mux_sk, &client);
+	if (oms)
+		__sync_fetch_and_add(&oms->resp_bytes, len);
+	if (!id_release(ms->mux_id, ms->slot, e)) {
+		if (oms)
+			__sync_fetch_and_add(&oms->resp_bytes, -(__s64)len);
+		goto unknown;
+	}
 	if (oms)
 		__sync_fetch_and_add(&oms->outstanding, -1);
 	if (bpf_skb_store_bytes(skb, off, &id, l, 0) ||
 	    bpf_sk_redirect_hash(skb, &kp_mux_socks, &client, 0) != SK_PASS) {
+		if (oms)
+			__sync_fetch_and_add(&oms->resp_bytes, -(__s64)len);
 		if (st)
 			st->orphans++;
 		return SK_DROP;
@@ -497,8 +508,6 @@ static __always_inline int backend_msg_id(struct __sk_buff *skb, struct kp_mux_s
 		st->resp_msgs++;
 		st->resp_bytes += len;
 	}
-	if (oms)
-		__sync_fetch_and_add(&oms->resp_bytes, len);
 	return SK_PASS;
 unknown:
 	/* An answer to nothing (or to a request of a connection since closed). */
@@ -638,38 +647,49 @@ static __always_inline int backend_msg(struct __sk_buff *skb, struct kp_mux_sk *
 	struct kp_mux_sk *oms;
 	struct kp_mux_slot *s = slot_at(ms->mux_id, ms->slot & (KP_MUX_MAX_SLOTS - 1));
 	bool interim = cfg->resp.kind == KP_PARSER_HTTP && http_interim(skb);
-	__u64 owner = 0;
+	__u64 owner = 0, expect;
 
 	if (!s)
 		return SK_DROP;
+	/*
+	 * The owner's resp_bytes grow before its count of requests in flight
+	 * falls (kproxyd, seeing none in flight, waits for those bytes). The
+	 * owner cannot change while this response is owed to it; if the slot
+	 * was emptied meanwhile, the bytes are taken back below.
+	 */
+	expect = *(volatile __u64 *)&s->owner;
+	oms = expect ? bpf_map_lookup_elem(&kp_mux_sk, &expect) : NULL;
+	if (oms)
+		__sync_fetch_and_add(&oms->resp_bytes, len);
 	bpf_spin_lock(&s->lock);
 	owner = s->owner;
 	/* An interim response (100 Continue, 103 Early Hints) answers nothing yet. */
-	if (!interim && s->outstanding)
+	if (owner == expect && !interim && s->outstanding) {
 		s->head_bits >>= 1;
-	if (!interim && s->outstanding && !--s->outstanding && s->state == KP_SLOT_OWNED) {
-		s->state = KP_SLOT_FREE;
-		s->owner = 0;
+		if (!--s->outstanding && s->state == KP_SLOT_OWNED) {
+			s->state = KP_SLOT_FREE;
+			s->owner = 0;
+		}
 	}
 	bpf_spin_unlock(&s->lock);
-	if (!owner || bpf_sk_redirect_hash(skb, &kp_mux_socks, &owner, 0) != SK_PASS) {
+	if (!owner || owner != expect || bpf_sk_redirect_hash(skb, &kp_mux_socks, &owner, 0) != SK_PASS) {
 		/* Nobody asked, or the client is gone: nobody to give it to. */
+		if (oms)
+			__sync_fetch_and_add(&oms->resp_bytes, -(__s64)len);
 		if (st)
 			st->orphans++;
 		return SK_DROP;
 	}
+	/*
+	 * kproxyd writes to a client itself (overflow relay, a denial's answer)
+	 * only once the socket has taken these (resp_bytes, above): the
+	 * redirect is queued to a kernel worker and may not have reached the
+	 * socket yet.
+	 */
 	if (st) {
 		st->resp_msgs++;
 		st->resp_bytes += len;
 	}
-	/*
-	 * kproxyd writes to a client itself (overflow relay, a denial's answer)
-	 * only once the socket has taken these: the redirect is queued to a
-	 * kernel worker and may not have reached the socket yet.
-	 */
-	oms = bpf_map_lookup_elem(&kp_mux_sk, &owner);
-	if (oms)
-		__sync_fetch_and_add(&oms->resp_bytes, len);
 	return SK_PASS;
 }
 

@@ -20,20 +20,25 @@
 #define KPROXY_BPF_H
 
 /*
- * Where the current message starts: strp_msg(skb)->offset in the skb's
- * control block. The program's context is the kernel's sk_buff, so the
- * offset is read with bpf_probe_read_kernel (6.1 has no kfunc to cast the
- * context; CO-RE finds the fields on every kernel).
+ * A field of strparser's struct strp_msg, in the skb's control block. The
+ * program's context is the kernel's sk_buff, so it is read with
+ * bpf_probe_read_kernel (6.1 has no kfunc to cast the context; CO-RE finds
+ * the fields on every kernel).
  */
+static __always_inline __u32 kp_strp_field(struct __sk_buff *skb, __u32 field_off)
+{
+	int v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v),
+			      (void *)skb + bpf_core_field_offset(struct sk_buff, cb) +
+			      bpf_core_field_offset(struct sk_skb_cb, strp) + field_off);
+	return v < 0 ? 0 : v;
+}
+
+/* Where the current message starts: strp_msg(skb)->offset. */
 static __always_inline __u32 kp_msg_offset(struct __sk_buff *skb)
 {
-	int off = 0;
-
-	bpf_probe_read_kernel(&off, sizeof(off),
-			      (void *)skb + bpf_core_field_offset(struct sk_buff, cb) +
-			      bpf_core_field_offset(struct sk_skb_cb, strp) +
-			      bpf_core_field_offset(struct strp_msg, offset));
-	return off < 0 ? 0 : off;
+	return kp_strp_field(skb, bpf_core_field_offset(struct strp_msg, offset));
 }
 
 #endif

@@ -26,13 +26,7 @@
 /* The current message's length, in a stream verdict of strparser mode. */
 static __always_inline __u32 kp_strp_full_len(struct __sk_buff *skb)
 {
-	int len = 0;
-
-	bpf_probe_read_kernel(&len, sizeof(len),
-			      (void *)skb + bpf_core_field_offset(struct sk_buff, cb) +
-			      bpf_core_field_offset(struct sk_skb_cb, strp) +
-			      bpf_core_field_offset(struct strp_msg, full_len));
-	return len < 0 ? 0 : len;
+	return kp_strp_field(skb, bpf_core_field_offset(struct strp_msg, full_len));
 }
 
 static __always_inline long kp_parse_len(const struct kp_parser_cfg *pc, struct __sk_buff *skb,

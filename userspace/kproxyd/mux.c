@@ -79,6 +79,7 @@ struct mux_client {
 	__u64 deny_limit;		/* overflow relay: client bytes before the denied request */
 	bool answered;			/* ... the answer is written, FIN sent: lingering */
 	__u64 deny_by_ms;		/* give up waiting for earlier responses then */
+	__u64 handed_by_ms;		/* overflow: give up waiting for its kernel answers then */
 	struct list_head node;
 };
 
@@ -115,6 +116,7 @@ struct mux {
 	bool deny_close;		/* deny_action close: no 403/400, just the close */
 	__u64 deny_answers;		/* 403 or 400 written to denied clients */
 	__u64 deny_resets;		/* denied clients reset: their earlier responses never left */
+	__u64 overflow_stalls;		/* overflowed clients reset: their kernel answers never came */
 };
 
 static struct kp_mux_dp *mdp;
@@ -766,7 +768,21 @@ static void overflow_connect(struct mux_client *c)
 	const struct kp_uri *u = &m->backends[m->rr % m->nbackends];
 
 	if (in_flight(c) || !delivered(c)) {
-		wake_at(now_ms() + 1);
+		struct kp_mux_sk ms = { 0 };
+		__u64 sent = 0;
+
+		if (now_ms() < c->handed_by_ms) {
+			wake_at(now_ms() + 1);
+			return;
+		}
+		kp_mux_sk_get(mdp, c->cookie, &ms);
+		kpd_out_total(c->e.fd, &sent);
+		kp_info("mux %s: client %llu overflowed, but %u request(s) of it in the kernel "
+			"stayed unanswered (%llu of %llu response bytes delivered) for %d ms: "
+			"resetting it", m->name, (unsigned long long)c->id, in_flight(c),
+			(unsigned long long)sent, (unsigned long long)ms.resp_bytes, MUX_DRAIN_MS);
+		m->overflow_stalls++;
+		client_free(c, true);
 		return;
 	}
 	m->rr++;
@@ -1011,6 +1027,7 @@ static bool client_handed(struct mux_client *c)
 		c->overflow = true;
 		c->eof = false;
 		c->close_by_ms = 0;
+		c->handed_by_ms = now_ms() + MUX_DRAIN_MS;
 		c->m->overflowed++;
 		ev_set(&c->e, 0);
 		overflow_step(c);
@@ -1447,11 +1464,11 @@ void muxes_apply(const struct conf_obj *objs, int n, bool reload)
  */
 #define MUX_COUNTERS(X) X(accepted) X(rejected) X(closed) X(overflowed) X(slot_deaths) \
 	X(inflight_resets) X(backend_fail) X(msg_timeouts) X(slot_recycles) \
-	X(response_timeouts) X(user_bytes) X(deny_answers) X(deny_resets) X(rr)
+	X(response_timeouts) X(user_bytes) X(deny_answers) X(deny_resets) X(overflow_stalls) X(rr)
 #define CLIENT_FLAGS(X) X(overflow) X(eof) X(beof) X(fin_sent) X(bfin_sent) X(denied) X(ceof) \
 	X(answered)
 #define CLIENT_NUMS(X) X(id) X(cookie) X(close_by_ms) X(settle_ms) X(rx) X(deny_limit) \
-	X(deny_by_ms)
+	X(deny_by_ms) X(handed_by_ms)
 
 static void put_u64(json_object *o, const char *k, __u64 v)
 {
@@ -1781,6 +1798,7 @@ json_object *muxes_json(const char *name, char *err, size_t errlen)
 		US(accepted); US(rejected); US(closed); US(overflowed); US(slot_deaths);
 		US(inflight_resets); US(backend_fail); US(user_bytes); US(msg_timeouts);
 		US(slot_recycles); US(deny_answers); US(deny_resets); US(response_timeouts);
+		US(overflow_stalls);
 #undef US
 		if (m->kcfg.l7_on)
 			json_object_object_add(mo, "policy", policy_json(m, &st));
