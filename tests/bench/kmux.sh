@@ -12,7 +12,16 @@
 # scoring):
 #   tcp    straight to kpperf's echo server (netperf TCP_RR's place)
 #   kmux   through kproxyd: 4 muxes of 50 backend connections to the same echo
-#          server, parser len:size=4,be,max=1048576
+#          server, parser len:size=4,be,max=1048576; in order (one client
+#          owns a backend connection while its request is in flight)
+#   kmuxid the same 4 muxes (same kproxyd, parser, ports spread) with ID-tagged
+#          correlation, id 4:4 conns 4 balance least: the 50 clients of a mux
+#          share its 4 backend connections, so 200 clients ride 16 (KCM's
+#          N x M); bytes 4..7 of each message (kpperf's pattern) are replaced
+#          by a tag on the way in and restored on the way back, and kpperf
+#          checks them like every other byte. Its "1 B" is --size 8: a
+#          message shorter than the ID's end (offset 4 + 4 bytes) is a parse
+#          error that closes the connection
 #   kcm    build/bench/kcmserver: an AF_KCM echo server (kcmperf's place),
 #          one KCM multiplexor per TCP connection (KCM sends a reply on
 #          whichever attached TCP socket is free, so with one mux for all
@@ -27,15 +36,18 @@
 # 1000000 bytes, the cover letter's size. 200 clients are 4 kpperf processes
 # of 50 connections started together (to ports 19020+k for kmux, so no mux
 # has more clients than backend connections and nothing overflows to
-# kproxyd's user-space relay; kproxyd's mux has at most 64). Their
+# kproxyd's user-space relay; kproxyd's mux has at most 64; to 19024+k for
+# kmuxid, whose 4 connections a mux hold 4 x 64 requests in flight, more
+# than its 50 clients' one each). The report prints each kmux setup's
+# overflow counters per test and warns if any moved. Their
 # transactions/s add up; p50 is the mean of the 4 p50s weighted by
 # transactions, p99 the largest of the 4 p99s (an upper bound of the pooled
 # p99).
 #
-# Where: on this host (tcp kmux umux; this kernel has no AF_KCM), in a
+# Where: on this host (tcp kmux kmuxid umux; this kernel has no AF_KCM), in a
 # network and mount namespace of its own with a private bpffs; then in one
 # QEMU/TCG boot per kernel (tests/vm/vmrun.sh, Debian's stock kernel, kcm
-# loaded) with all four setups. Runs are interleaved (rep, test, setup);
+# loaded) with all five setups. Runs are interleaved (rep, test, setup);
 # each figure is the median of BENCH_REPS runs. Under TCG only ratios within
 # one boot mean anything.
 #
@@ -53,7 +65,9 @@
 #                         it, and 200 whole 1 MB messages held by a parser
 #                         pass a 3G VM's), VMRUN_TIMEOUT (derived)
 #   KP_BUILD              build directory (default build/; make all first)
-# Output: the tables on stdout; tests/bench/out/kmux/results.csv, and per
+# Output: the tables on stdout; tests/bench/out/kmux/results.csv (kind
+# figure, ratio, and counter: kmux's and kmuxid's kernel and kproxyd
+# counters summed over a test's runs), and per
 # kernel raw-K.jsonl, meta-K.json, logs-K/ (K = host, 6.1, 6.12).
 set -u
 
@@ -93,9 +107,10 @@ START=$SECONDS
 cd "$ROOT" || exit 1
 LABELS=()
 if [ "${BENCH_KMUX_HOST:-1}" = 1 ]; then
-	echo "kmux: this host ($(uname -r), $(nproc) CPUs): tcp kmux umux (no AF_KCM in this kernel)"
+	echo "kmux: this host ($(uname -r), $(nproc) CPUs): tcp kmux kmuxid umux (no AF_KCM in this kernel)"
 	t0=$SECONDS
-	KMUX_LABEL=host KMUX_SETUPS="tcp kmux umux" KMUX_BIG_TIME=$BIG_HOST KMUX_MOUNT_BPFFS=1 \
+	KMUX_TCP_MEM=$(cat /proc/sys/net/ipv4/tcp_mem 2>/dev/null) \
+	KMUX_LABEL=host KMUX_SETUPS="tcp kmux kmuxid umux" KMUX_BIG_TIME=$BIG_HOST KMUX_MOUNT_BPFFS=1 \
 		unshare -n -m --propagation private -- bash "$HERE/kmux_inner.sh"
 	echo "kmux: host: exit $? after $((SECONDS - t0)) s"
 	[ -s "$OUT/meta-host.json" ] && LABELS+=(host)
@@ -103,15 +118,15 @@ fi
 
 ntests=$(wc -w <<<"$KMUX_TESTS")
 # boot, setup, the runs with their overhead (exec and connects are slow under
-# TCG), and a margin
-export VMRUN_TIMEOUT=${VMRUN_TIMEOUT:-$((300 + BENCH_REPS * 4 * (ntests * (BENCH_TIME + 20) + BIG_VM + 40)))}
+# TCG), and a margin; 5 setups
+export VMRUN_TIMEOUT=${VMRUN_TIMEOUT:-$((300 + BENCH_REPS * 5 * (ntests * (BENCH_TIME + 20) + BIG_VM + 40)))}
 export VMRUN_SMP=${VMRUN_SMP:-2} VMRUN_MEM=${VMRUN_MEM:-8G} VMRUN_QUIET=1
 export VMRUN_MODULES=${VMRUN_MODULES-tls kcm}
 export VMRUN_PASSENV="BENCH_TIME BENCH_REPS KMUX_BIG_TIME KMUX_SETUPS KMUX_TESTS KMUX_OUT KMUX_LABEL KMUX_QUIET_MAX KP_BUILD"
 for k in $KERNELS; do
-	echo "kmux: kernel $k in QEMU/TCG ($VMRUN_SMP vCPUs, $VMRUN_MEM): tcp kmux kcm umux"
+	echo "kmux: kernel $k in QEMU/TCG ($VMRUN_SMP vCPUs, $VMRUN_MEM): tcp kmux kmuxid kcm umux"
 	t0=$SECONDS
-	KMUX_LABEL=$k KMUX_SETUPS="tcp kmux kcm umux" KMUX_BIG_TIME=$BIG_VM \
+	KMUX_LABEL=$k KMUX_SETUPS="tcp kmux kmuxid kcm umux" KMUX_BIG_TIME=$BIG_VM \
 		tests/vm/vmrun.sh "$k" bash tests/bench/kmux_inner.sh
 	echo "kmux: kernel $k: exit $? after $((SECONDS - t0)) s"
 	[ -s "$OUT/meta-$k.json" ] && LABELS+=("$k")
@@ -122,10 +137,13 @@ done
 import json, statistics, sys
 out, labels = sys.argv[1], sys.argv[2:]
 TESTS = ["rr-1B-1c", "rr-1B-200c", "rr-1MB-1c", "rr-1MB-200c"]
-SETUPS = ["tcp", "kmux", "kcm", "umux"]
-RATIOS = [("kmux", "tcp"), ("kmux", "kcm"), ("kcm", "tcp"), ("umux", "tcp"), ("kmux", "umux")]
-KCNT = ["req_msgs", "resp_msgs", "overflow_msgs", "parse_errors", "orphans", "redir_fail"]
-DCNT = ["accepted", "rejected", "overflowed", "slot_deaths", "inflight_resets", "backend_fail", "user_bytes"]
+SETUPS = ["tcp", "kmux", "kmuxid", "kcm", "umux"]
+RATIOS = [("kmux", "tcp"), ("kmux", "kcm"), ("kcm", "tcp"), ("umux", "tcp"), ("kmux", "umux"),
+          ("kmuxid", "tcp"), ("kmuxid", "kmux"), ("kmuxid", "kcm")]
+KCNT = ["req_msgs", "resp_msgs", "overflow_msgs", "parse_errors", "orphans", "redir_fail",
+        "id_unknown", "id_short"]
+DCNT = ["accepted", "rejected", "overflowed", "slot_deaths", "inflight_resets", "backend_fail", "user_bytes",
+        "slot_recycles"]
 csv = open(out + "/results.csv", "w")
 csv.write("kernel,uname,kind,setup,test,clients,size_bytes,metric,value,runs_ok,runs,values,note\n")
 
@@ -153,8 +171,11 @@ def kdelta(r):
         p = bm.get(m["name"])
         for sect, names in (("kernel", KCNT), ("daemon", DCNT)):
             for f in names:
-                d[f] = d.get(f, 0) + m[sect][f] - (p[sect][f] if p else 0)
+                d[f] = d.get(f, 0) + m[sect].get(f, 0) - (p[sect].get(f, 0) if p else 0)
     return d
+
+def size_of(s, t):
+    return 1000000 if "-1MB-" in t else 8 if s == "kmuxid" else 5
 
 def med(xs):
     xs = [x for x in xs if x is not None]
@@ -196,6 +217,11 @@ for label in labels:
     print("%d s runs (%d s for rr-1MB-200c), median of %d, interleaved. 1B = --size 5 (the smallest len4"
           " message), 1MB = 1000000 bytes; 200c = 4 kpperf processes x 50 connections."
           % (meta["time"], meta["big_time"], meta["reps"]))
+    if "kmuxid" in setups:
+        print("kmux: 4 muxes x %d backend connections, one client each; kmuxid: 4 muxes x %d shared"
+              " connections (id 4:4, balance least), so 200 clients on %d; kmuxid's 1B is --size 8 (the"
+              " length, then the 4-byte ID)." % (meta.get("mux_conns", 50), meta.get("mux_id_conns", 4),
+                                                  4 * meta.get("mux_id_conns", 4)))
     if vm:
         print("Under TCG the CPU is emulated: absolute figures say nothing; only ratios inside this one boot do.")
     print()
@@ -213,7 +239,7 @@ for label in labels:
                 " ".join(str(x) for x in m["txn"]), ("; " + note) if note else ""))
             for k, unit in (("tps", "trans/s"), ("p50", "us"), ("p99", "us"), ("cpu_us_per_txn", "us")):
                 csv.write('%s,%s,figure,%s,%s,%s,%s,%s,%s,%d,%d,"%s","%s"\n' % (
-                    label, meta["uname"], s, t, t.split("-")[2][:-1], 5 if "-1B-" in t else 1000000,
+                    label, meta["uname"], s, t, t.split("-")[2][:-1], size_of(s, t),
                     k, "" if m[k] is None else "%.6g" % m[k], nok, n,
                     " ".join("%.6g" % v for v in m["vals"]) if k == "tps" else "", note.replace('"', "'")))
     ratios = [(a, b) for a, b in RATIOS if a in setups and b in setups and a not in meta["na"]
@@ -238,16 +264,20 @@ for label in labels:
                                      "%.2f" % l99 if l99 is not None else "n/a"))
             for k, v in (("tps", r), ("p50", l50), ("p99", l99)):
                 csv.write('%s,%s,ratio,%s/%s,%s,%s,%s,%s,%s,,,,\n' % (
-                    label, meta["uname"], a, b, t, t.split("-")[2][:-1], 5 if "-1B-" in t else 1000000,
+                    label, meta["uname"], a, b, t, t.split("-")[2][:-1], size_of(a, t),
                     k, "" if v is None else "%.4f" % v))
         print("| %s | %s | %s |" % (t, " | ".join(cells), " | ".join(lats)))
-    # what kmux did in the kernel and in kproxyd during its runs
-    if "kmux" in setups and "kmux" not in meta["na"]:
+    # what kmux and kmuxid did in the kernel and in kproxyd during their runs
+    # (one kproxyd holds both; the other setup's muxes are idle, so the sums of
+    # the deltas over all muxes are this setup's)
+    for ks in ("kmux", "kmuxid"):
+        if ks not in setups or ks in meta["na"]:
+            continue
         print()
         for t in tests:
             tot, kpt = {}, 0
             for r in runs:
-                if r["setup"] != "kmux" or r["test"] != t:
+                if r["setup"] != ks or r["test"] != t:
                     continue
                 d = kdelta(r)
                 f = figures(r)
@@ -255,17 +285,27 @@ for label in labels:
                 for k, v in (d or {}).items():
                     tot[k] = tot.get(k, 0) + v
             if tot:
-                print("kmux %-11s: kernel %d requests, %d responses (kpperf counted %d transactions); "
-                      "overflow %d msgs (%d clients), parse errors %d, orphans %d, redirect failures %d; "
-                      "kproxyd relayed %d bytes, backend connections lost %d, in-flight resets %d, "
-                      "clients rejected %d; stalls > 10 ms %d"
-                      % (t, tot["req_msgs"], tot["resp_msgs"], kpt, tot["overflow_msgs"], tot["overflowed"],
-                         tot["parse_errors"], tot["orphans"], tot["redir_fail"], tot["user_bytes"],
-                         tot["slot_deaths"], tot["inflight_resets"], tot["rejected"], M["kmux", t]["stalls"]))
-        if meta.get("mux_recreated"):
-            print("kmux: %d times a mux still had clients a second after a run (clients cut mid-request"
-                  " wait up to 30 s for kproxyd) and was deleted and added again before the next run"
-                  % meta["mux_recreated"])
+                print("%-6s %-11s: kernel %d requests, %d responses (kpperf counted %d transactions); "
+                      "overflow %d msgs (%d clients), parse errors %d, orphans %d, redirect failures %d, "
+                      "unknown IDs %d; kproxyd relayed %d bytes, backend connections lost %d, recycled %d, "
+                      "in-flight resets %d, clients rejected %d; stalls > 10 ms %d"
+                      % (ks, t, tot["req_msgs"], tot["resp_msgs"], kpt, tot["overflow_msgs"], tot["overflowed"],
+                         tot["parse_errors"], tot["orphans"], tot["redir_fail"], tot["id_unknown"],
+                         tot["user_bytes"], tot["slot_deaths"], tot["slot_recycles"], tot["inflight_resets"],
+                         tot["rejected"], M[ks, t]["stalls"]))
+                if tot["overflow_msgs"] or tot["overflowed"] or tot["user_bytes"]:
+                    print("%-6s %-11s: WARNING: part of this test went through kproxyd's user-space relay"
+                          " (overflow), not the kernel" % (ks, t))
+                for k in ("req_msgs", "resp_msgs", "overflow_msgs", "overflowed", "user_bytes", "id_unknown",
+                          "orphans", "slot_recycles"):
+                    csv.write('%s,%s,counter,%s,%s,%s,%s,%s,%d,,,,"sum over the runs"\n' % (
+                        label, meta["uname"], ks, t, t.split("-")[2][:-1], size_of(ks, t),
+                        k, tot[k]))
+    if meta.get("mux_recreated"):
+        print()
+        print("kmux: %d times a mux still had clients a second after a run (clients cut mid-request"
+              " wait up to 30 s for kproxyd) and was deleted and added again before the next run"
+              % meta["mux_recreated"])
     # how long the machine stayed busy after a run (the next one waited for it)
     waits = sorted(((r.get("quiet_s", 0), p["setup"], p["test"]) for p, r in zip(runs, runs[1:])),
                    reverse=True)

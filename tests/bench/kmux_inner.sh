@@ -5,18 +5,25 @@
 # once on this host (in a network and mount namespace of its own) and once
 # inside each VM (a kernel with AF_KCM), as root. Not meant to be run by
 # hand: kmux.sh passes the environment (BENCH_TIME, BENCH_REPS, KMUX_BIG_TIME,
-# KMUX_SETUPS, KMUX_TESTS, KMUX_OUT, KMUX_LABEL, KMUX_MOUNT_BPFFS, KP_BUILD).
+# KMUX_SETUPS, KMUX_TESTS, KMUX_OUT, KMUX_LABEL, KMUX_MOUNT_BPFFS, KMUX_TCP_MEM,
+# KP_BUILD).
 #
 # Processes (127.0.0.1):
-#   19000         kpperf server --mode echo: the backend of tcp, kmux and umux
-#   19020..19023  kproxyd: 4 muxes of 50 backend connections each to 19000
+#   19000         kpperf server --mode echo: the backend of tcp, kmux, kmuxid, umux
+#   19020..19023  kproxyd: 4 muxes m0..m3 of 50 backend connections each to
+#                 19000, in order (kmux)
+#   19024..19027  the same kproxyd: 4 muxes i0..i3, id 4:4, 4 backend
+#                 connections each shared by all clients, balance least
+#                 (kmuxid)
 #   19030         build/bench/kcmserver (AF_KCM echo, one KCM mux per connection)
 #   19040..19043  build/bench/umux --conns 50: 4 muxes in one process
 # The client is kpperf rr --frame len4 for every setup: one process with one
 # connection for the 1-client tests; four processes of 50 connections each,
 # started together, for the 200-client tests (process k to port base+k for
-# kmux and umux, all to the one port for tcp and kcm), so every setup sees
-# the same client and kmux never has more clients than backend connections.
+# kmux, kmuxid and umux, all to the one port for tcp and kcm), so every setup
+# sees the same client, kmux never has more clients than backend connections,
+# and kmuxid's 50 clients a mux never have more requests in flight than its
+# 4 x 64 tag entries (kpperf rr keeps one request in flight a connection).
 # Writes raw-LABEL.jsonl (one line per run: every kpperf JSON, kmux's counters
 # around the run), meta-LABEL.json and logs-LABEL/ into KMUX_OUT.
 set -u
@@ -27,11 +34,12 @@ BUILD=${KP_BUILD:-$ROOT/build}
 BENCH_TIME=${BENCH_TIME:-3}
 BENCH_REPS=${BENCH_REPS:-3}
 BIG_TIME=${KMUX_BIG_TIME:-24}
-SETUPS=${KMUX_SETUPS:-tcp kmux kcm umux}
+SETUPS=${KMUX_SETUPS:-tcp kmux kmuxid kcm umux}
 TESTS=${KMUX_TESTS:-rr-1B-1c rr-1B-200c rr-1MB-1c rr-1MB-200c}
 OUT=${KMUX_OUT:-$HERE/out/kmux}
 LABEL=${KMUX_LABEL:-$(uname -r)}
 MUX_CONNS=50		# per mux; 4 muxes carry 200 clients without overflow
+ID_CONNS=4		# per kmuxid mux: 50 clients share 4 connections (64 tags each)
 NPROC=4			# client processes for 200 clients
 PARSER='len:size=4,be,max=1048576'
 
@@ -130,19 +138,31 @@ wait_listen $ECHO_PORT "$ECHO_PID" 30 || die "the echo server did not start: $(w
 
 KPCTL=("$BUILD/kproxyctl" -s "$TMP/ctl.sock")
 mux_json() { J=$(timeout 20 "${KPCTL[@]}" -j mux show 2>/dev/null); J=${J//$'\n'/}; }
+# mux_add NAME: m0..m3 are kmux's (in order, 50 connections each, on
+# 19020..19023), i0..i3 kmuxid's (ID-tagged, 4 shared connections each, on
+# 19024..19027); every other parameter is the same.
 mux_add() {
-	timeout 20 "${KPCTL[@]}" mux add "m$1" listen "tcp://127.0.0.1:$((19020 + $1))" \
-		backend "tcp://127.0.0.1:$ECHO_PORT" parser "$PARSER" conns $MUX_CONNS \
+	local k=${1:1} opts
+	case $1 in
+	m?) opts=(conns $MUX_CONNS) ;;
+	i?) opts=(id 4:4 conns $ID_CONNS balance least); k=$((k + 4)) ;;
+	esac
+	timeout 20 "${KPCTL[@]}" mux add "$1" listen "tcp://127.0.0.1:$((19020 + k))" \
+		backend "tcp://127.0.0.1:$ECHO_PORT" parser "$PARSER" "${opts[@]}" \
 		>>"$LOGS/kproxyctl.log" 2>&1
 }
-# Every mux has all its backend connections up (up to SECS).
+# Every mux of kproxyd has all its backend connections up (up to SECS).
 mux_ready() {
-	local secs=${1:-20} i j
+	local secs=${1:-20} i part down n
 	for ((i = 0; i < secs * 10; i++)); do
 		mux_json
-		j=${J//\"conns_up\":$MUX_CONNS,/@}
-		j=${j//[!@]/}
-		[ ${#j} = 4 ] && return 0
+		down=0 n=0
+		while IFS= read -r part; do
+			[[ $part =~ \"conns\":([0-9]+),\"conns_up\":([0-9]+) ]] || continue
+			n=$((n + 1))
+			[ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ] || down=1
+		done <<<"${J//'{"name":'/$'\n'}"
+		[ $n -gt 0 ] && [ $down = 0 ] && return 0
 		nap 0.1
 	done
 	return 1
@@ -160,11 +180,12 @@ mux_settle() {
 		nap 0.1
 	done
 	# one line per mux; recreate a mux with clients left or slots still owned
+	# (an ID-tagged mux owns no slot: only its clients count)
 	while IFS= read -r part; do
-		[[ $part =~ ^\"m([0-3])\".*\"conns_owned\":([0-9]+).*\"clients\":([0-9]+) ]] || continue
+		[[ $part =~ ^\"([mi][0-3])\".*\"conns_owned\":([0-9]+).*\"clients\":([0-9]+) ]] || continue
 		m=${BASH_REMATCH[1]}
 		if [ "${BASH_REMATCH[2]}" != 0 ] || [ "${BASH_REMATCH[3]}" != 0 ]; then
-			timeout 20 "${KPCTL[@]}" mux del "m$m" >>"$LOGS/kproxyctl.log" 2>&1
+			timeout 20 "${KPCTL[@]}" mux del "$m" >>"$LOGS/kproxyctl.log" 2>&1
 			mux_add "$m"
 			MUX_RECREATED=$((MUX_RECREATED + 1))
 		fi
@@ -172,26 +193,36 @@ mux_settle() {
 	mux_ready 20 || say "kmux: backend connections not all up after a run"
 }
 
-setup_kmux() {
-	local m
+# One kproxyd for kmux and kmuxid (started by whichever comes first): the
+# other setup's muxes sit idle during a run.
+start_kproxyd() {
+	local i
+	[ -n "$KPROXYD_PID" ] && { alive "$KPROXYD_PID"; return; }
 	: >"$TMP/kproxy.conf"
 	start_bg kproxyd "$BUILD/kproxyd" -f -s "$TMP/ctl.sock" -P "$PIN_DIR" -c "$TMP/kproxy.conf"
 	KPROXYD_PID=$BG_PID
-	for ((m = 0; m < 100; m++)); do
+	for ((i = 0; i < 100; i++)); do
 		[ -S "$TMP/ctl.sock" ] && break
 		alive "$KPROXYD_PID" || break
 		sleep 0.1
 	done
-	[ -S "$TMP/ctl.sock" ] || { NA[kmux]="kproxyd did not start: $(why kproxyd)"; return 1; }
-	for m in 0 1 2 3; do
-		mux_add $m || { NA[kmux]="mux add failed: $(why kproxyctl)"; return 1; }
-		wait_listen $((19020 + m)) "$KPROXYD_PID" 30 ||
-			{ NA[kmux]="mux m$m does not listen: $(why kproxyd)"; return 1; }
-	done
-	mux_ready 30 || { NA[kmux]="backend connections did not come up: $(why kproxyd)"; return 1; }
-	PORT[kmux]=19020
-	SPREAD[kmux]=1
+	[ -S "$TMP/ctl.sock" ]
 }
+# setup_muxes SETUP PREFIX BASE_PORT: 4 muxes PREFIX0..3 on BASE_PORT..+3
+setup_muxes() {
+	local s=$1 p=$2 base=$3 m
+	start_kproxyd || { NA[$s]="kproxyd did not start: $(why kproxyd)"; return 1; }
+	for m in 0 1 2 3; do
+		mux_add "$p$m" || { NA[$s]="mux add failed: $(why kproxyctl)"; return 1; }
+		wait_listen $((base + m)) "$KPROXYD_PID" 30 ||
+			{ NA[$s]="mux $p$m does not listen: $(why kproxyd)"; return 1; }
+	done
+	mux_ready 30 || { NA[$s]="backend connections did not come up: $(why kproxyd)"; return 1; }
+	PORT[$s]=$base
+	SPREAD[$s]=1
+}
+setup_kmux() { setup_muxes kmux m 19020; }
+setup_kmuxid() { setup_muxes kmuxid i 19024; }
 setup_kcm() {
 	start_bg kcmserver "$BUILD/bench/kcmserver" 127.0.0.1:19030
 	wait_listen 19030 "$BG_PID" 30 || { NA[kcm]="kcmserver: $(why kcmserver)"; return 1; }
@@ -212,7 +243,7 @@ setup_tcp() {
 
 RUN_SETUPS=()
 for s in $SETUPS; do
-	case $s in tcp|kmux|kcm|umux) ;; *) die "unknown setup '$s' (tcp kmux kcm umux)" ;; esac
+	case $s in tcp|kmux|kmuxid|kcm|umux) ;; *) die "unknown setup '$s' (tcp kmux kmuxid kcm umux)" ;; esac
 	if "setup_$s"; then
 		RUN_SETUPS+=("$s")
 		say "$s: ready"
@@ -261,7 +292,10 @@ tcp_mem() {
 		[ "$a" = TCP: ] && TCPMEM=${rest##* }
 	done </proc/net/sockstat
 }
-read -r TCP_MEM_LIMITS </proc/sys/net/ipv4/tcp_mem
+# tcp_mem is not per namespace, and a network namespace other than the
+# first does not show it (6.18): kmux.sh reads it outside and passes it.
+TCP_MEM_LIMITS=${KMUX_TCP_MEM:-?}
+[ -r /proc/sys/net/ipv4/tcp_mem ] && read -r TCP_MEM_LIMITS </proc/sys/net/ipv4/tcp_mem
 TCP_MEM_LIMITS=${TCP_MEM_LIMITS//$'\t'/ }
 
 run_one() {	# SETUP TEST REP
@@ -271,6 +305,8 @@ run_one() {	# SETUP TEST REP
 	rr-1B-*) size=5 ;;		# the smallest len4 message: 4 bytes of length, 1 of payload
 	rr-1MB-*) size=1000000 ;;	# the KCM cover letter's 1000000-byte RR
 	esac
+	# the smallest message an id 4:4 mux takes: the length, then the ID
+	[ "$s-$size" = kmuxid-5 ] && size=8
 	clients=${test##*-}
 	clients=${clients%c}
 	secs=$BENCH_TIME
@@ -279,7 +315,7 @@ run_one() {	# SETUP TEST REP
 	[ "$clients" -gt 1 ] && nproc=$NPROC
 	quiesce
 	tcp_mem; m0=$TCPMEM
-	[ "$s" = kmux ] && mux_json && kb=$J
+	[[ $s == kmux* ]] && mux_json && kb=$J
 	busy_ticks; b0=$BUSY; t0=$EPOCHREALTIME
 	for ((k = 0; k < nproc; k++)); do
 		port=${PORT[$s]}
@@ -311,7 +347,7 @@ run_one() {	# SETUP TEST REP
 		fi
 		[ -s "$TMP/err.$k" ] && echo "$s $test rep $rep process $k: $(<"$TMP/err.$k")" >>"$LOGS/kpperf.log"
 	done
-	if [ "$s" = kmux ]; then
+	if [[ $s == kmux* ]]; then
 		mux_json
 		ka=$J
 		[ -n "$kb" ] || kb=null
@@ -326,9 +362,9 @@ run_one() {	# SETUP TEST REP
 	for line in "${results[@]}"; do
 		[[ $line =~ \"transactions\":([0-9]+) ]] && txn=$((txn + BASH_REMATCH[1]))
 	done
-	printf '  %-5s %-12s rep %d: %d transactions in %d s (quiet after %s s)%s\n' "$s" "$test" "$rep" \
+	printf '  %-6s %-12s rep %d: %d transactions in %d s (quiet after %s s)%s\n' "$s" "$test" "$rep" \
 		"$txn" "$secs" "$QUIET" "${err:+ FAILED: $err}"
-	[ "$s" = kmux ] && mux_settle
+	[[ $s == kmux* ]] && mux_settle
 }
 
 START=$SECONDS
@@ -352,7 +388,7 @@ na_json() {
 	done
 	printf '}'
 }
-printf '{"label":"%s","uname":"%s","ncpu":%d,"time":%d,"big_time":%d,"reps":%d,"setups":"%s","tests":"%s","mux_conns":%d,"client_procs":%d,"mux_recreated":%d,"background_ticks_per_s":%d,"quiet_max":%d,"tcp_mem":"%s","na":%s,"seconds":%d}\n' \
+printf '{"label":"%s","uname":"%s","ncpu":%d,"time":%d,"big_time":%d,"reps":%d,"setups":"%s","tests":"%s","mux_conns":%d,"mux_id_conns":%d,"client_procs":%d,"mux_recreated":%d,"background_ticks_per_s":%d,"quiet_max":%d,"tcp_mem":"%s","na":%s,"seconds":%d}\n' \
 	"$LABEL" "$(uname -r)" "$(nproc)" "$BENCH_TIME" "$BIG_TIME" "$BENCH_REPS" "$SETUPS" "$TESTS" \
-	$MUX_CONNS $NPROC "$MUX_RECREATED" $((BACKGROUND * 2)) "$QUIET_MAX" "$TCP_MEM_LIMITS" "$(na_json)" $((SECONDS - START)) >"$OUT/meta-$LABEL.json"
+	$MUX_CONNS $ID_CONNS $NPROC "$MUX_RECREATED" $((BACKGROUND * 2)) "$QUIET_MAX" "$TCP_MEM_LIMITS" "$(na_json)" $((SECONDS - START)) >"$OUT/meta-$LABEL.json"
 say "runs done in $((SECONDS - START)) s"

@@ -30,17 +30,6 @@ addmux ids 7662 backend tcp://127.0.0.1:9662 parser 'len:size=4,be,max=65536' id
 addmux tiny 7663 backend tcp://127.0.0.1:9661 parser 'len:size=4,be,max=65536' conns 1
 
 secs=6; [ "${KP_IN_VM:-0}" = 1 ] && secs=20
-# Traffic across the restart: in-kernel streams (ordered and ID-tagged), and
-# three clients on a one-connection mux, two of them relayed by kproxyd.
-kp_bg "$KP_BUILD/kpperf" stream tcp://127.0.0.1:7661 --frame len4 --size 4096 --conns 3 --window 8 \
-	--time $secs > "$KP_TMP/ord.out" 2>&1
-ord=$!
-kp_bg "$IDP" client 127.0.0.1:7662 --conns 8 --msgs 100000 --window 8 --size 200 --timeout-ms 20000 \
-	> "$KP_TMP/ids.out" 2>&1
-idc=$!
-kp_bg "$KP_BUILD/kpperf" rr tcp://127.0.0.1:7663 --frame len4 --size 300 --conns 3 --time $secs \
-	> "$KP_TMP/tiny.out" 2>&1
-tiny=$!
 # An idle client with a request answered before and one after.
 "$KP_PYTHON" - "$KP_TMP/go" > "$KP_TMP/idle.out" 2>&1 <<'PY' &
 import os, socket, struct, sys, time
@@ -54,12 +43,26 @@ def call(body):
         got += b
     return got == m
 ok = call(b'before the restart')
+open(sys.argv[1] + '.ready', 'w').close()
 t = time.time()
 while not os.path.exists(sys.argv[1]) and time.time() - t < 60:
     time.sleep(0.05)
 print('idle', 'ok' if ok and call(b'after the restart') else 'WRONG')
 PY
 idle=$!
+ready() { [ -e "$KP_TMP/go.ready" ]; }
+wait_for 30 ready || t_fail idle_connected "$(cat "$KP_TMP/idle.out")"
+# Traffic across the restart: in-kernel streams (ordered and ID-tagged), and
+# three clients on a one-connection mux, two of them relayed by kproxyd.
+kp_bg "$KP_BUILD/kpperf" stream tcp://127.0.0.1:7661 --frame len4 --size 4096 --conns 3 --window 8 \
+	--time $secs > "$KP_TMP/ord.out" 2>&1
+ord=$!
+kp_bg "$IDP" client 127.0.0.1:7662 --conns 8 --msgs 100000 --window 8 --size 200 --timeout-ms 20000 \
+	> "$KP_TMP/ids.out" 2>&1
+idc=$!
+kp_bg "$KP_BUILD/kpperf" rr tcp://127.0.0.1:7663 --frame len4 --size 300 --conns 3 --time $secs \
+	> "$KP_TMP/tiny.out" 2>&1
+tiny=$!
 kp_sleep 1.5
 # One snapshot and straight on to the restart: under TCG each python start takes a while.
 kpctl -j mux show > "$KP_TMP/before.json"
