@@ -92,9 +92,9 @@ struct {
 /* ID correlation: the requests in flight on each slot (kproxy.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, KP_MAX_MUXES * KP_MUX_MAX_SLOTS * KP_MUX_ID_ENTRIES);
+	__uint(max_entries, KP_MAX_MUXES * KP_MUX_MAX_SLOTS);
 	__type(key, __u32);
-	__type(value, struct kp_mux_req);
+	__type(value, struct kp_mux_reqs);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } kp_mux_ids SEC(".maps");
 
@@ -264,10 +264,9 @@ static __always_inline void unclaim(struct kp_mux_sk *ms, __u64 cookie)
 
 /* ------------------------------------------------------------ ID correlation */
 
-static __always_inline struct kp_mux_req *req_at(__u32 mux_id, __u32 slot, __u32 e)
+static __always_inline struct kp_mux_reqs *reqs_at(__u32 mux_id, __u32 slot)
 {
-	__u32 k = (mux_id * KP_MUX_MAX_SLOTS + (slot & (KP_MUX_MAX_SLOTS - 1))) * KP_MUX_ID_ENTRIES +
-		  (e & (KP_MUX_ID_ENTRIES - 1));
+	__u32 k = mux_id * KP_MUX_MAX_SLOTS + (slot & (KP_MUX_MAX_SLOTS - 1));
 
 	return bpf_map_lookup_elem(&kp_mux_ids, &k);
 }
@@ -310,9 +309,55 @@ static long least_step(__u64 i, struct least_scan *x)
 }
 
 struct id_claim {
-	__u32 slot, entry, seq;
+	__u32 mux_id, n, start;
+	int want;
+	__u64 client, id, mask;	/* the request: who asks, its ID, the ID's bytes */
+	/* the claim */
+	__u32 slot, entry;
 	__u64 be;			/* the slot's backend connection */
+	__u64 tag;			/* what replaces the client's ID */
 };
+
+/*
+ * Try the @i-th slot from c->start: if it is up (on backend c->want, if
+ * >= 0) and has an entry free, take it and fill it in, under the slot's
+ * lock. A bpf_loop callback: 6.1 verifies it once, where an open-coded
+ * scan over 64 slots was more states than it allows.
+ */
+static long claim_step(__u64 i, struct id_claim *c)
+{
+	__u32 idx = (c->start + (__u32)i) % (c->n ? c->n : 1), e = 0;
+	struct kp_mux_slot *s = slot_at(c->mux_id, idx & (KP_MUX_MAX_SLOTS - 1));
+	struct kp_mux_reqs *rq = reqs_at(c->mux_id, idx);
+	__u64 client = c->client, id = c->id, mask = c->mask, bit = 0, be = 0, tag = 0;
+	struct kp_mux_req *r;
+
+	if (!s || !rq)
+		return 0;
+	bpf_spin_lock(&s->lock);
+	if (s->state == KP_SLOT_FREE && s->cookie && (c->want < 0 || s->backend == (__u32)c->want)) {
+		bit = ~s->id_busy & (s->id_busy + 1);	/* the lowest free entry */
+		if (bit) {
+			s->id_busy |= bit;
+			s->outstanding++;
+			e = bit_index(bit) & (KP_MUX_ID_ENTRIES - 1);
+			tag = ((__u64)++s->id_seq << 6 | e) & mask;
+			r = &rq->e[e];
+			r->client = client;
+			r->id = id;
+			r->tag = tag;
+			be = s->cookie;
+		}
+	}
+	bpf_spin_unlock(&s->lock);
+	if (!bit)
+		return 0;
+	c->slot = idx;
+	c->entry = e;
+	c->tag = tag;
+	c->be = be;
+	return 1;
+}
 
 /*
  * A shared slot and a free entry on it for the next request: the first
@@ -322,65 +367,45 @@ struct id_claim {
 static __always_inline bool id_claim(struct kp_mux_cfg *cfg, __u32 mux_id, int want,
 				     struct id_claim *c)
 {
-	__u32 i, n = cfg->nslots, start = 0, *rr, idx, seq = 0;
-	struct kp_mux_slot *s;
-	__u64 bit, be;
+	__u32 *rr = bpf_map_lookup_elem(&kp_mux_rr, &mux_id);
 
-	rr = bpf_map_lookup_elem(&kp_mux_rr, &mux_id);
-	if (rr)
-		start = __sync_fetch_and_add(rr, 1);
-	if (cfg->balance == KP_MUX_BAL_LEAST && n) {
-		struct least_scan x = { .mux_id = mux_id, .n = n, .from = start, .want = want,
-					.best = ~0U, .start = start };
+	c->mux_id = mux_id;
+	c->n = cfg->nslots < KP_MUX_MAX_SLOTS ? cfg->nslots : KP_MUX_MAX_SLOTS;
+	c->want = want;
+	c->start = rr ? __sync_fetch_and_add(rr, 1) : 0;
+	c->be = 0;
+	if (!c->n)
+		return false;
+	if (cfg->balance == KP_MUX_BAL_LEAST) {
+		struct least_scan x = { .mux_id = mux_id, .n = c->n, .from = c->start, .want = want,
+					.best = ~0U, .start = c->start };
 
 		/* a callback: an open-coded scan keeping the minimum is too many states */
-		bpf_loop(n, least_step, &x, 0);
-		start = x.start;
+		bpf_loop(c->n, least_step, &x, 0);
+		c->start = x.start;
 	}
-	for (i = 0; i < KP_MUX_MAX_SLOTS; i++) {
-		if (i >= n)
-			break;
-		idx = (start + i) % n;
-		s = slot_at(mux_id, idx & (KP_MUX_MAX_SLOTS - 1));
-		if (!s)
-			continue;
-		bit = 0;
-		be = 0;
-		bpf_spin_lock(&s->lock);
-		if (s->state == KP_SLOT_FREE && s->cookie && (want < 0 || s->backend == (__u32)want)) {
-			bit = ~s->id_busy & (s->id_busy + 1);	/* the lowest free entry */
-			if (bit) {
-				s->id_busy |= bit;
-				s->outstanding++;
-				seq = ++s->id_seq;
-				be = s->cookie;
-			}
-		}
-		bpf_spin_unlock(&s->lock);
-		if (bit) {
-			c->slot = idx;
-			c->entry = bit_index(bit);
-			c->seq = seq;
-			c->be = be;
-			return true;
-		}
-	}
-	return false;
+	bpf_loop(c->n, claim_step, c, 0);
+	return c->be != 0;
 }
 
-/* Give entry @e of slot @slot back (its request did not go, or is answered). */
+/*
+ * Give entry @e of slot @slot back (its request did not go, or is
+ * answered): false if it was not taken (the slot was emptied meanwhile).
+ */
 static __always_inline bool id_release(__u32 mux_id, __u32 slot, __u32 e)
 {
 	struct kp_mux_slot *s = slot_at(mux_id, slot & (KP_MUX_MAX_SLOTS - 1));
+	struct kp_mux_reqs *rq = reqs_at(mux_id, slot);
 	__u64 bit = 1ULL << (e & (KP_MUX_ID_ENTRIES - 1));
 	bool was = false;
 
-	if (!s)
+	if (!s || !rq)
 		return false;
 	bpf_spin_lock(&s->lock);
 	if (s->id_busy & bit) {
 		was = true;
 		s->id_busy &= ~bit;
+		rq->e[e & (KP_MUX_ID_ENTRIES - 1)].client = 0;
 		if (s->outstanding)
 			s->outstanding--;
 	}
@@ -412,9 +437,8 @@ static __always_inline int client_msg_id(struct __sk_buff *skb, struct kp_mux_sk
 					 __u64 cookie, int want)
 {
 	__u32 off = kp_msg_offset(skb) + cfg->id_off, l = id_len(cfg);
-	struct kp_mux_req *r;
 	struct id_claim c = {};
-	__u64 id = 0, tag;
+	__u64 id = 0;
 
 	if (bpf_skb_load_bytes(skb, off, &id, l)) {
 		/* only a parser of one's own frames a message shorter than the ID */
@@ -422,20 +446,14 @@ static __always_inline int client_msg_id(struct __sk_buff *skb, struct kp_mux_sk
 			st->id_short++;
 		return -1;
 	}
+	c.client = cookie;
+	c.id = id;
+	c.mask = id_mask(l);
 	if (!id_claim(cfg, ms->mux_id, want, &c))
 		return 0;
-	r = req_at(ms->mux_id, c.slot, c.entry);
-	if (!r) {
-		id_release(ms->mux_id, c.slot, c.entry);
-		return 0;
-	}
-	tag = ((__u64)c.seq << 6 | c.entry) & id_mask(l);
-	r->client = cookie;
-	r->id = id;
-	r->tag = tag;
 	__sync_fetch_and_add(&ms->outstanding, 1);
 	/* The redirect is decided last: a failed write leaves the request as it came. */
-	if (bpf_skb_store_bytes(skb, off, &tag, l, 0))
+	if (bpf_skb_store_bytes(skb, off, &c.tag, l, 0))
 		goto undo;
 	if (bpf_sk_redirect_hash(skb, &kp_mux_socks, &c.be, 0) != SK_PASS) {
 		if (bpf_skb_store_bytes(skb, off, &id, l, 0))
@@ -445,12 +463,10 @@ static __always_inline int client_msg_id(struct __sk_buff *skb, struct kp_mux_sk
 	return 1;
 undo_drop:
 	/* cannot put the client's ID back: do not let it reach anyone */
-	r->client = 0;
 	id_release(ms->mux_id, c.slot, c.entry);
 	__sync_fetch_and_add(&ms->outstanding, -1);
 	return -1;
 undo:
-	r->client = 0;
 	id_release(ms->mux_id, c.slot, c.entry);
 	__sync_fetch_and_add(&ms->outstanding, -1);
 	if (st)
@@ -466,6 +482,7 @@ static __always_inline int backend_msg_id(struct __sk_buff *skb, struct kp_mux_s
 					  struct kp_mux_cfg *cfg, struct kp_mux_stats *st, __u32 len)
 {
 	__u32 off = kp_msg_offset(skb) + cfg->id_off, l = id_len(cfg), e;
+	struct kp_mux_reqs *rq;
 	struct kp_mux_sk *oms;
 	struct kp_mux_req *r;
 	__u64 tag = 0, client, id;
@@ -476,12 +493,15 @@ static __always_inline int backend_msg_id(struct __sk_buff *skb, struct kp_mux_s
 		return SK_DROP;
 	}
 	e = tag & (KP_MUX_ID_ENTRIES - 1);
-	r = req_at(ms->mux_id, ms->slot, e);
-	if (!r || r->tag != tag || !r->client)
+	rq = reqs_at(ms->mux_id, ms->slot);
+	if (!rq)
 		goto unknown;
+	/* Only this connection's responses release its entries: these stay. */
+	r = &rq->e[e];
 	client = r->client;
 	id = r->id;
-	r->client = 0;
+	if (r->tag != tag || !client)
+		goto unknown;
 	/*
 	 * The client's resp_bytes grow before its count of requests in flight
 	 * falls: kproxyd, seeing none in flight, waits for those bytes.

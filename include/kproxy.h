@@ -454,17 +454,24 @@ enum { KP_SLOT_EMPTY = 0, KP_SLOT_FREE, KP_SLOT_OWNED };
  * can use the same one on a shared backend connection. The verdict gives
  * each request a tag unique on its slot, (id_seq << 6 | entry) cut to LEN
  * bytes, writes it over the client's ID and remembers the client and its
- * ID in entry (mux id * KP_MUX_MAX_SLOTS + slot) * KP_MUX_ID_ENTRIES +
- * entry of kp_mux_ids; the response's tag finds the entry, gets the
- * client's ID back and goes to that client, in whatever order responses come.
+ * ID in entry `entry` of the slot's kp_mux_ids value (ARRAY by mux id *
+ * KP_MUX_MAX_SLOTS + slot); the response's tag finds the entry, gets the
+ * client's ID back and goes to that client, in whatever order responses
+ * come. Entries are written and cleared under the slot's lock, with its
+ * id_busy bit: once kproxyd has emptied a dead slot, the entries still set
+ * are exactly the requests that were in flight on it.
  */
 #define KP_MAP_MUX_IDS		"kp_mux_ids"
 #define KP_MUX_ID_ENTRIES	64	/* requests in flight on one slot */
 #define KP_MUX_ID_MAX		8
 struct kp_mux_req {
-	__u64 client;			/* cookie of the client that asked */
+	__u64 client;			/* cookie of the client that asked, 0: free */
 	__u64 id;			/* its ID (LEN bytes as on the wire) */
 	__u64 tag;			/* what went to the backend in its place */
+};
+
+struct kp_mux_reqs {
+	struct kp_mux_req e[KP_MUX_ID_ENTRIES];
 };
 
 /* kp_mux_stats: PERCPU_ARRAY by mux id. */

@@ -90,12 +90,22 @@ int kp_mux_slot_get(struct kp_mux_dp *d, __u32 id, __u32 slot, struct kp_mux_slo
 					 BPF_F_LOCK) ? -errno : 0;
 }
 
-/* ID correlation: entry @e of slot @slot (who asked, with what ID). */
-int kp_mux_req_get(struct kp_mux_dp *d, __u32 id, __u32 slot, __u32 e, struct kp_mux_req *r)
+/* ID correlation: the requests in flight on slot @slot (who asked, with what ID). */
+int kp_mux_reqs_get(struct kp_mux_dp *d, __u32 id, __u32 slot, struct kp_mux_reqs *r)
 {
-	__u32 k = slot_key(id, slot) * KP_MUX_ID_ENTRIES + e;
+	__u32 k = slot_key(id, slot);
 
 	return bpf_map_lookup_elem(bpf_map__fd(d->skel->maps.kp_mux_ids), &k, r) ? -errno : 0;
+}
+
+/* ... all free, for a slot (re)connected: before it enters the pool. */
+int kp_mux_reqs_clear(struct kp_mux_dp *d, __u32 id, __u32 slot)
+{
+	static const struct kp_mux_reqs none;
+	__u32 k = slot_key(id, slot);
+
+	return bpf_map_update_elem(bpf_map__fd(d->skel->maps.kp_mux_ids), &k, &none, BPF_ANY)
+		? -errno : 0;
 }
 
 /* The socket's entry first, then the socket: the parser finds its mux at once. */

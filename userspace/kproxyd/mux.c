@@ -535,6 +535,7 @@ static void slot_up(struct mux_slot *s)
 		return;
 	}
 	ks.cookie = s->cookie;
+	kp_mux_reqs_clear(mdp, m->id, s->idx);	/* what a dead connection left */
 	kp_mux_slot_set(mdp, m->id, s->idx, &ks);
 	s->up = true;
 	/* Responses never come up here; watch only for the end. */
@@ -545,29 +546,30 @@ static void client_free(struct mux_client *c, bool reset);
 
 /*
  * ID correlation: a dead slot had requests of any number of clients in
- * flight (its entries, read after the slot was emptied: a response that
- * races with us either finds its entry first, and goes, or finds the slot
- * empty, and is dropped). Each of those clients is reset.
+ * flight: its entries still taken once the slot is emptied (the verdicts
+ * take and free them under the slot's lock, so a response that races with
+ * us either freed its entry first, and goes, or finds the slot empty, and
+ * is dropped). Each of those clients is reset.
  */
-static void slot_down_ids(struct mux_slot *s, const struct kp_mux_slot *ks,
-			  struct mux_client *leaving)
+static void slot_down_ids(struct mux_slot *s, struct mux_client *leaving)
 {
 	struct mux *m = s->m;
 	__u64 cookies[KP_MUX_ID_ENTRIES];
 	unsigned int n = 0, e, i;
 	struct list_head *p, *np;
+	struct kp_mux_reqs *rq = calloc(1, sizeof(*rq));
 
-	for (e = 0; e < KP_MUX_ID_ENTRIES; e++) {
-		struct kp_mux_req r;
+	if (rq && !kp_mux_reqs_get(mdp, m->id, s->idx, rq)) {
+		for (e = 0; e < KP_MUX_ID_ENTRIES; e++) {
+			__u64 cl = rq->e[e].client;
 
-		if (!(ks->id_busy & (1ULL << e)) || kp_mux_req_get(mdp, m->id, s->idx, e, &r) ||
-		    !r.client)
-			continue;
-		for (i = 0; i < n && cookies[i] != r.client; i++)
-			;
-		if (i == n)
-			cookies[n++] = r.client;
+			for (i = 0; cl && i < n && cookies[i] != cl; i++)
+				;
+			if (cl && i == n)
+				cookies[n++] = cl;
+		}
 	}
+	free(rq);
 	for (p = m->clients.next; p != &m->clients; p = np) {
 		struct mux_client *c = container_of(p, struct mux_client, node);
 
@@ -602,7 +604,7 @@ static void slot_down_except(struct mux_slot *s, struct mux_client *leaving)
 	ev_close(&s->e);
 	m->slot_deaths++;
 	if (m->kcfg.id_len) {
-		slot_down_ids(s, &ks, leaving);
+		slot_down_ids(s, leaving);
 	} else if (ks.owner && ks.outstanding) {
 		for (p = m->clients.next; p != &m->clients; p = p->next) {
 			struct mux_client *c = container_of(p, struct mux_client, node);
