@@ -12,7 +12,8 @@
 #   --test       also what tests/run.sh needs: QEMU, busybox-static for the VM
 #                initramfs, xz/zstd for the kernel modules, socat/python3/curl peers,
 #                gnutls-bin/openssl (TLS peers, certtool), libclang-rt-19-dev (libFuzzer),
-#                nginx (the HTTP backend of the kmux HTTP tests)
+#                nginx (the HTTP backend of the kmux HTTP tests), memcached (a real
+#                peer of ID-tagged kmux: its binary protocol's opaque)
 #   --bench      also the proxies and tools the benchmarks compare against
 set -euo pipefail
 
@@ -21,7 +22,7 @@ usage() { echo "usage: $0 [--test] [--bench]" >&2; exit 2; }
 base=(make gcc clang-19 llvm-19 libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
       libjson-c-dev libgnutls28-dev iproute2 procps)
 test_pkgs=(qemu-system-x86 busybox-static xz-utils zstd socat python3 curl util-linux netcat-openbsd
-           gnutls-bin openssl libclang-rt-19-dev nginx)
+           gnutls-bin openssl libclang-rt-19-dev nginx memcached)
 bench_pkgs=(haproxy socat gnuplot-nox iperf3 nginx libnginx-mod-stream wrk)
 
 want=("${base[@]}")

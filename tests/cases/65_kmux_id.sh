@@ -186,6 +186,74 @@ pe1=$(mjson ids 'm["kernel"]["parse_errors"]')
 	t_fail short_for_id_closed "$out, parse errors $pe0 -> $pe1"
 wait $during && t_pass others_unaffected || t_fail others_unaffected "$(cat "$KP_TMP/during.out")"
 
+# A real peer: memcached's binary protocol, whose responses repeat the
+# request's 4-byte opaque at offset 12 (24-byte header, body length at 8).
+# 8 clients pipeline SETs and GETs with the same opaques over 2 shared
+# connections; every status, opaque and value is checked.
+command -v memcached >/dev/null || PATH=$PATH:/usr/bin
+if ! command -v memcached >/dev/null; then
+	t_skip memcached "memcached is not installed (scripts/install-deps.sh --test installs it)"
+else
+	kp_bg memcached -l 127.0.0.1 -p 9658 -U 0 -u root -m 64 -t 2 -B binary
+	wait_port 127.0.0.1 9658
+	addmux memc 7660 backend tcp://127.0.0.1:9658 parser 'len:off=8,size=4,be,adj=24,max=1048576' \
+		id 12:4 conns 2 balance least
+	out=$("$KP_PYTHON" - <<'PY'
+import socket, struct, threading
+N, OPS, BATCH = 8, 400, 16
+res = []
+def req(op, opaque, key, extras=b'', value=b''):
+    body = extras + key + value
+    return struct.pack('>BBHBBHII8x', 0x80, op, len(key), len(extras), 0, 0, len(body), opaque) + body
+def read_resp(s, buf):
+    while len(buf) < 24 or len(buf) < 24 + struct.unpack('>I', buf[8:12])[0]:
+        b = s.recv(65536)
+        if not b: raise Exception('closed')
+        buf += b
+    n = 24 + struct.unpack('>I', buf[8:12])[0]
+    return buf[:n], buf[n:]
+def client(c):
+    s = socket.create_connection(('127.0.0.1', 7660)); s.settimeout(20)
+    buf = b''
+    try:
+        for base in range(0, OPS, BATCH):
+            keys = [b'k%d_%d' % (c, base + j) for j in range(BATCH)]
+            vals = [(b'value of client %d op %d ' % (c, base + j)) * (1 + (base + j) % 7) for j in range(BATCH)]
+            for op in ('set', 'get'):
+                out = b''
+                for j in range(BATCH):
+                    if op == 'set':
+                        out += req(0x01, j + 1, keys[j], struct.pack('>II', 0, 0), vals[j])
+                    else:
+                        out += req(0x00, j + 1, keys[j])
+                s.sendall(out)
+                seen = set()
+                for _ in range(BATCH):
+                    r, buf = read_resp(s, buf)
+                    magic, opc, klen, elen, dt, status, blen, opaque = struct.unpack('>BBHBBHII', r[:16])
+                    j = opaque - 1
+                    if magic != 0x81 or status != 0 or not 0 <= j < BATCH or j in seen:
+                        raise Exception('bad response %r' % r[:32])
+                    seen.add(j)
+                    if op == 'get' and r[24 + elen + klen:] != vals[j]:
+                        raise Exception('client %d got another value for %r' % (c, keys[j]))
+        res.append('ok')
+    except Exception as e:
+        res.append('client %d: %s' % (c, e))
+ts = [threading.Thread(target=client, args=(c,)) for c in range(N)]
+[t.start() for t in ts]; [t.join() for t in ts]
+bad = [r for r in res if r != 'ok']
+print('all ok' if len(res) == N and not bad else '; '.join(bad))
+PY
+)
+	[ "$out" = "all ok" ] && t_pass memcached_binary_shared || t_fail memcached_binary_shared "$out"
+	req=$(mjson memc 'm["kernel"]["req_msgs"]') resp=$(mjson memc 'm["kernel"]["resp_msgs"]')
+	over=$(mjson memc 'm["kernel"]["overflow_msgs"]') unk=$(mjson memc 'm["kernel"]["id_unknown"]')
+	[ "$req" = 6400 ] && [ "$resp" = 6400 ] && [ "$over" = 0 ] && [ "$unk" = 0 ] &&
+		t_pass memcached_in_kernel || t_fail memcached_in_kernel "requests $req responses $resp overflow $over unknown $unk"
+	t_check mux_del_memc kpctl mux del memc
+fi
+
 # Refused, with the reason.
 refused() {	# NAME WORDS...: the mux must be refused with a message
 	local name=$1 out
