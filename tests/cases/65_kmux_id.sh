@@ -270,7 +270,9 @@ refused id_too_long parser 'len:size=4,be' id 4:9
 refused id_garbage parser 'len:size=4,be' id four
 refused id_http parser http id 4:4
 refused id_beyond_max parser 'len:size=4,be,max=64' id 62:4
-grep -q "no ID field" "$KP_TMP/refusals" && t_pass refusal_says_why || t_fail refusal_says_why "$(cat "$KP_TMP/refusals")"
+refused id_over_length parser 'len:off=2,size=4,be' id 0:3
+grep -q "no ID field" "$KP_TMP/refusals" && grep -q "overlaps the length field" "$KP_TMP/refusals" &&
+	t_pass refusal_says_why || t_fail refusal_says_why "$(cat "$KP_TMP/refusals")"
 
 for m in ids ids2 ids1 ids_small least bogus dying leave; do
 	t_check "mux_del_$m" kpctl mux del $m

@@ -1249,7 +1249,7 @@ static int mux_parse(struct mux *m, int argc, char **argv, char *err, size_t err
 {
 	struct mux_parse mp = { .m = m };
 	char perr[256];
-	int ret;
+	int ret, i;
 
 	m->conns = MUX_CONNS_DEFAULT;
 	m->max_clients = KPD_MAX_CONNS_DEFAULT;
@@ -1296,6 +1296,18 @@ static int mux_parse(struct mux *m, int argc, char **argv, char *err, size_t err
 		snprintf(err, errlen, "mux '%s': id %u:%u lies beyond the parser's largest message "
 			 "(%u bytes)", m->name, m->kcfg.id_off, m->kcfg.id_len, m->kcfg.req.max_msg);
 		ret = -EINVAL;
+	}
+	for (i = 0; !ret && m->kcfg.id_len && i < 2; i++) {
+		const struct kp_parser_cfg *pc = i ? &m->kcfg.resp : &m->kcfg.req;
+
+		if (pc->kind == KP_PARSER_LEN && m->kcfg.id_off < pc->len_off + pc->len_size &&
+		    pc->len_off < (unsigned int)m->kcfg.id_off + m->kcfg.id_len) {
+			snprintf(err, errlen, "mux '%s': id %u:%u overlaps the length field (bytes "
+				 "%u to %u): the tag would change the framing", m->name,
+				 m->kcfg.id_off, m->kcfg.id_len, pc->len_off,
+				 pc->len_off + pc->len_size - 1);
+			ret = -EINVAL;
+		}
 	}
 	m->kcfg.l7_nrules = m->nrules;
 	m->kcfg.l7_on = m->nrules || m->kcfg.l7_default == KP_L7_DENY;
