@@ -262,6 +262,32 @@ static __always_inline void unclaim(struct kp_mux_sk *ms, __u64 cookie)
 	bpf_spin_unlock(&s->lock);
 }
 
+/*
+ * A response to client @client, whose resp_bytes already count it (@oms):
+ * redirected to it if @ok, else dropped and taken back from resp_bytes
+ * (the client is gone, or nobody asked). kproxyd writes to a client itself
+ * (overflow relay, a denial's answer) only once its socket has taken
+ * resp_bytes: a redirect is queued to a kernel worker and may not have
+ * reached the socket yet.
+ */
+static __always_inline int resp_deliver(struct __sk_buff *skb, __u64 *client,
+					struct kp_mux_sk *oms, struct kp_mux_stats *st,
+					__u32 len, bool ok)
+{
+	if (!ok || bpf_sk_redirect_hash(skb, &kp_mux_socks, client, 0) != SK_PASS) {
+		if (oms)
+			__sync_fetch_and_add(&oms->resp_bytes, -(__s64)len);
+		if (st)
+			st->orphans++;
+		return SK_DROP;
+	}
+	if (st) {
+		st->resp_msgs++;
+		st->resp_bytes += len;
+	}
+	return SK_PASS;
+}
+
 /* ------------------------------------------------------------ ID correlation */
 
 static __always_inline struct kp_mux_reqs *reqs_at(__u32 mux_id, __u32 slot)
@@ -439,6 +465,7 @@ static __always_inline int client_msg_id(struct __sk_buff *skb, struct kp_mux_sk
 	__u32 off = kp_msg_offset(skb) + cfg->id_off, l = id_len(cfg);
 	struct id_claim c = {};
 	__u64 id = 0;
+	int ret = 0;
 
 	if (bpf_skb_load_bytes(skb, off, &id, l)) {
 		/* only a parser of one's own frames a message shorter than the ID */
@@ -453,25 +480,17 @@ static __always_inline int client_msg_id(struct __sk_buff *skb, struct kp_mux_sk
 		return 0;
 	__sync_fetch_and_add(&ms->outstanding, 1);
 	/* The redirect is decided last: a failed write leaves the request as it came. */
-	if (bpf_skb_store_bytes(skb, off, &c.tag, l, 0))
-		goto undo;
-	if (bpf_sk_redirect_hash(skb, &kp_mux_socks, &c.be, 0) != SK_PASS) {
-		if (bpf_skb_store_bytes(skb, off, &id, l, 0))
-			goto undo_drop;
-		goto undo;
+	if (!bpf_skb_store_bytes(skb, off, &c.tag, l, 0)) {
+		if (bpf_sk_redirect_hash(skb, &kp_mux_socks, &c.be, 0) == SK_PASS)
+			return 1;
+		/* cannot put the client's ID back: do not let it reach anyone */
+		ret = bpf_skb_store_bytes(skb, off, &id, l, 0) ? -1 : 0;
 	}
-	return 1;
-undo_drop:
-	/* cannot put the client's ID back: do not let it reach anyone */
 	id_release(ms->mux_id, c.slot, c.entry);
 	__sync_fetch_and_add(&ms->outstanding, -1);
-	return -1;
-undo:
-	id_release(ms->mux_id, c.slot, c.entry);
-	__sync_fetch_and_add(&ms->outstanding, -1);
-	if (st)
+	if (!ret && st)
 		st->redir_fail++;
-	return 0;
+	return ret;
 }
 
 /*
@@ -516,19 +535,7 @@ static __always_inline int backend_msg_id(struct __sk_buff *skb, struct kp_mux_s
 	}
 	if (oms)
 		__sync_fetch_and_add(&oms->outstanding, -1);
-	if (bpf_skb_store_bytes(skb, off, &id, l, 0) ||
-	    bpf_sk_redirect_hash(skb, &kp_mux_socks, &client, 0) != SK_PASS) {
-		if (oms)
-			__sync_fetch_and_add(&oms->resp_bytes, -(__s64)len);
-		if (st)
-			st->orphans++;
-		return SK_DROP;
-	}
-	if (st) {
-		st->resp_msgs++;
-		st->resp_bytes += len;
-	}
-	return SK_PASS;
+	return resp_deliver(skb, &client, oms, st, len, !bpf_skb_store_bytes(skb, off, &id, l, 0));
 unknown:
 	/* An answer to nothing (or to a request of a connection since closed). */
 	if (st)
@@ -692,25 +699,8 @@ static __always_inline int backend_msg(struct __sk_buff *skb, struct kp_mux_sk *
 		}
 	}
 	bpf_spin_unlock(&s->lock);
-	if (!owner || owner != expect || bpf_sk_redirect_hash(skb, &kp_mux_socks, &owner, 0) != SK_PASS) {
-		/* Nobody asked, or the client is gone: nobody to give it to. */
-		if (oms)
-			__sync_fetch_and_add(&oms->resp_bytes, -(__s64)len);
-		if (st)
-			st->orphans++;
-		return SK_DROP;
-	}
-	/*
-	 * kproxyd writes to a client itself (overflow relay, a denial's answer)
-	 * only once the socket has taken these (resp_bytes, above): the
-	 * redirect is queued to a kernel worker and may not have reached the
-	 * socket yet.
-	 */
-	if (st) {
-		st->resp_msgs++;
-		st->resp_bytes += len;
-	}
-	return SK_PASS;
+	/* Nobody asked (owner 0), or the slot changed hands: nobody to give it to. */
+	return resp_deliver(skb, &owner, oms, st, len, owner && owner == expect);
 }
 
 SEC("sk_skb/stream_verdict")
