@@ -15,9 +15,18 @@
  * the kernel queues the skb.)
  *
  * A client that finds no free slot is marked KP_MUX_OVERFLOW and all its
- * messages from then on are passed to kproxyd, which proxies that client
- * over a backend connection of its own, after its last in-kernel request
- * was answered (so responses keep their order).
+ * messages from then on go to kproxyd, which proxies that client over a
+ * backend connection of its own, after its last in-kernel request was
+ * answered (so responses keep their order).
+ *
+ * What goes to kproxyd (overflow, a request the L7 policy denied, and all
+ * after it) goes out of the client's sink: one end of a socketpair kproxyd
+ * made for the client (kp_mux_sinks), whose other end kproxyd reads. It is
+ * never passed up the client's own socket (SK_PASS): on 6.1 since 6.1.130,
+ * 6.12 since 6.12.17 and 6.14 on, tcp_bpf_strp_read_sock() moves the
+ * socket's copied_seq past what TCP received when passed bytes are read
+ * after a later parse, and the parser then misses the socket's next small
+ * segments: the client's last requests stay unparsed until more come.
  *
  * With ID correlation (`id OFF:LEN`, protocols whose messages carry an ID
  * that the response repeats) slots are shared: any client's request may go
@@ -97,6 +106,15 @@ struct {
 	__type(value, struct kp_mux_reqs);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } kp_mux_ids SEC(".maps");
+
+/* Each client's sink by the client's cookie: see the top of this file. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, KP_MAX_SOCKS);
+	__type(key, __u64);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} kp_mux_sinks SEC(".maps");
 
 /* Where each mux's search for a free slot starts (round robin). */
 struct {
@@ -564,12 +582,28 @@ static __always_inline bool http_is_head(struct __sk_buff *skb)
 }
 
 /*
+ * A client message kproxyd carries: out of the client's sink. Without a
+ * sink (kproxyd could not make one) it is dropped and the client marked:
+ * kproxyd resets it.
+ */
+static __always_inline int to_kproxyd(struct __sk_buff *skb, struct kp_mux_sk *ms,
+				      struct kp_mux_stats *st, __u64 *cookie)
+{
+	if (bpf_sk_redirect_hash(skb, &kp_mux_sinks, cookie, 0) == SK_PASS)
+		return SK_PASS;
+	ms->flags |= KP_MUX_SINKLESS;
+	if (st)
+		st->redir_fail++;
+	return SK_DROP;
+}
+
+/*
  * The L7 policy denied this request (rule @why, KP_L7_BY_DEFAULT or
  * KP_L7_BAD): it and everything after it go to kproxyd, which answers
  * once the client's earlier requests are answered, and closes.
  */
-static __always_inline int client_denied(struct kp_mux_sk *ms, struct kp_mux_stats *st,
-					 __u64 cookie, __u32 len, int why)
+static __always_inline int client_denied(struct __sk_buff *skb, struct kp_mux_sk *ms,
+					 struct kp_mux_stats *st, __u64 cookie, __u32 len, int why)
 {
 	struct kp_event ev = {
 		.type = KP_EV_MUX_DENY, .proxy_id = ms->mux_id,
@@ -586,7 +620,7 @@ static __always_inline int client_denied(struct kp_mux_sk *ms, struct kp_mux_sta
 			st->l7_denied++;
 	}
 	kp_event_output(&ev);
-	return SK_PASS;
+	return to_kproxyd(skb, ms, st, &cookie);
 }
 
 static __always_inline int client_msg(struct __sk_buff *skb, struct kp_mux_sk *ms,
@@ -599,11 +633,11 @@ static __always_inline int client_msg(struct __sk_buff *skb, struct kp_mux_sk *m
 
 	/* After a denied request nothing of this client reaches a backend. */
 	if (ms->flags & KP_MUX_DENIED)
-		return SK_PASS;
+		return to_kproxyd(skb, ms, st, &cookie);
 	if (cfg->l7_on || cfg->hash_http) {
 		why = kp_l7_judge(skb, cfg, ms, st, &hash);
 		if (cfg->l7_on && why != KP_L7_PASS)
-			return client_denied(ms, st, cookie, len, why);
+			return client_denied(skb, ms, st, cookie, len, why);
 		if (cfg->l7_on && st)
 			st->l7_allowed++;
 	}
@@ -654,7 +688,7 @@ overflow:
 	}
 	if (st)
 		st->overflow_msgs++;
-	return SK_PASS;
+	return to_kproxyd(skb, ms, st, &cookie);
 }
 
 /* An HTTP response with a 1xx status other than 101 (which ends HTTP on the connection). */

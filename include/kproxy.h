@@ -363,6 +363,7 @@ _Static_assert(sizeof(struct kp_parser_cfg) == 32, "kp_parser_cfg is ABI");
 #define KP_MAP_MUX_CFG		"kp_mux_cfg"
 #define KP_MAP_MUX_STATS	"kp_mux_stats"
 #define KP_MAP_MUX_PARSERS	"kp_mux_parsers"	/* users' BPF parsers: PROG_ARRAY by mux id * 2 + dir */
+#define KP_MAP_MUX_SINKS	"kp_mux_sinks"	/* SOCKHASH by client cookie: what kproxyd carries */
 #define KP_MAX_MUXES		16
 #define KP_MUX_MAX_SLOTS	64	/* backend connections of one mux */
 #define KP_MUX_MAX_OUTSTANDING	64	/* requests of one client in flight on its slot */
@@ -373,6 +374,7 @@ enum kp_mux_role { KP_MUX_CLIENT = 1, KP_MUX_BACKEND };
 #define KP_MUX_OVERFLOW		0x1	/* client: kproxyd proxies it (no slot was free) */
 #define KP_MUX_DENIED		0x2	/* client: the L7 policy denied a request (deny_at) */
 #define KP_MUX_BADREQ		0x4	/* ... because the policy could not judge it (400) */
+#define KP_MUX_SINKLESS		0x8	/* client: a message for kproxyd found no sink (dropped) */
 
 /* kp_mux_cfg: ARRAY by mux id. */
 struct kp_mux_cfg {

@@ -98,6 +98,7 @@ int kp_mux_reqs_get(struct kp_mux_dp *d, __u32 id, __u32 slot, struct kp_mux_req
 int kp_mux_reqs_clear(struct kp_mux_dp *d, __u32 id, __u32 slot);
 int kp_mux_sock_add(struct kp_mux_dp *d, int fd, __u64 cookie, const struct kp_mux_sk *ms);
 void kp_mux_sock_del(struct kp_mux_dp *d, __u64 cookie);
+int kp_mux_sink_add(struct kp_mux_dp *d, int fd, __u64 cookie);
 int kp_mux_sk_get(struct kp_mux_dp *d, __u64 cookie, struct kp_mux_sk *ms);
 int kp_mux_stats_get(struct kp_mux_dp *d, __u32 id, struct kp_mux_stats *out);
 int kp_mux_stats_reset(struct kp_mux_dp *d, __u32 id);

@@ -127,7 +127,21 @@ int kp_mux_sock_add(struct kp_mux_dp *d, int fd, __u64 cookie, const struct kp_m
 void kp_mux_sock_del(struct kp_mux_dp *d, __u64 cookie)
 {
 	bpf_map_delete_elem(bpf_map__fd(d->skel->maps.kp_mux_socks), &cookie);
+	bpf_map_delete_elem(bpf_map__fd(d->skel->maps.kp_mux_sinks), &cookie);
 	bpf_map_delete_elem(bpf_map__fd(d->skel->maps.kp_mux_sk), &cookie);
+}
+
+/*
+ * A client's sink (@fd, one end of a socketpair): what kproxyd carries of
+ * client @cookie comes out of it (bpf/mux.bpf.c). Before the client's own
+ * socket enters kp_mux_socks.
+ */
+int kp_mux_sink_add(struct kp_mux_dp *d, int fd, __u64 cookie)
+{
+	__u64 v = fd;
+
+	return bpf_map_update_elem(bpf_map__fd(d->skel->maps.kp_mux_sinks), &cookie, &v, BPF_ANY)
+		? -errno : 0;
 }
 
 int kp_mux_sk_get(struct kp_mux_dp *d, __u64 cookie, struct kp_mux_sk *ms)

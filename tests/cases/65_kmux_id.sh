@@ -73,8 +73,19 @@ t_check id_1_byte "$IDP" client 127.0.0.1:7653 --conns 10 --msgs 200 --window 8 
 # More in flight than the slots have entries (1 connection, 64 entries, 12 x 8
 # wanted): the clients beyond it go through kproxyd, each on a connection of its own.
 addmux ids_small 7654 backend tcp://127.0.0.1:9651 parser 'len:size=4,be,max=65536' id 4:4 conns 1
-out=$("$IDP" client 127.0.0.1:7654 --conns 12 --msgs 100 --window 8 --size 80 2>&1) && t_pass overflow_exact ||
-	t_fail overflow_exact "$out | $(kpctl mux show ids_small) | $(grep overflowed "$KP_TMP/kproxyd.log")"
+# Repeated: a client whose first requests the kernel carried and whose later
+# ones went to kproxyd is where the kernel's copied_seq defect left the last
+# requests unparsed when they were passed up the client's socket (docs/kmux.md,
+# "Overflow"); about 1 run in 8 stalled on 6.18 before the sink.
+runs=20; [ "${KP_IN_VM:-0}" = 1 ] && runs=5
+bad=
+for i in $(seq $runs); do
+	out=$("$IDP" client 127.0.0.1:7654 --conns 12 --msgs 100 --window 8 --size 80 \
+		--timeout-ms 15000 2>&1) && continue
+	bad="run $i of $runs: $out | $(kpctl mux show ids_small) | $(grep overflowed "$KP_TMP/kproxyd.log")"
+	break
+done
+[ -z "$bad" ] && t_pass overflow_exact || t_fail overflow_exact "$bad"
 n=$(mjson ids_small 'm["daemon"]["overflowed"]')
 [ "$n" -ge 1 ] && t_pass overflow_used || t_fail overflow_used "overflowed $n"
 

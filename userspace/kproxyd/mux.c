@@ -36,10 +36,11 @@
 #define MUX_RETRY_MS		500	/* reconnect a dead slot after this */
 #define MUX_DRAIN_MS		30000	/* a closing client waits this long for its responses */
 #define MUX_MSG_TIMEOUT_MS	10000	/* a message must be complete this long after it began */
+#define MUX_SETTLE_MS		200	/* after a client's FIN: its last bytes still being parsed */
 #define MUX_LINGER_MS		2000	/* a denied client: its bytes are read and dropped this long */
 #define MUX_RESPONSE_TIMEOUT_MS	30000	/* a backend silent this long with a request waiting */
 
-enum mux_kind { MK_LISTEN = 1, MK_CLIENT, MK_SLOT, MK_OVERFLOW };
+enum mux_kind { MK_LISTEN = 1, MK_CLIENT, MK_SLOT, MK_OVERFLOW, MK_SINK };
 
 struct mux_ev {
 	struct ev_src ev;		/* EV_MUX */
@@ -65,6 +66,8 @@ struct mux_slot {
 struct mux_client {
 	struct mux_ev e;		/* MK_CLIENT */
 	struct mux_ev be;		/* MK_OVERFLOW: its own backend connection */
+	struct mux_ev sk;		/* MK_SINK: what the verdict sends us of it comes out here */
+	int sink_fd;			/* the sink's other end, in kp_mux_sinks */
 	struct mux *m;
 	__u64 id, cookie;
 	bool overflow, eof, beof, fin_sent, bfin_sent, connecting;
@@ -73,9 +76,9 @@ struct mux_client {
 	__u64 settle_ms;		/* after its FIN: bytes still being parsed until then */
 	char *buf[2];			/* overflow relay: [0] client->backend, [1] backend->client */
 	size_t len[2], off[2];
-	__u64 rx;			/* overflow relay: client bytes read (from its pass_at on) */
+	__u64 rx;			/* overflow relay: client bytes read from the sink (its pass_at on) */
 	bool denied;			/* the L7 policy denied a request: answer, then close */
-	bool ceof;			/* denied: the client's own FIN (eof may be the cut) */
+	bool ceof;			/* the client's own FIN (overflow, denied: eof may be the cut) */
 	__u64 deny_limit;		/* overflow relay: client bytes before the denied request */
 	bool answered;			/* ... the answer is written, FIN sent: lingering */
 	__u64 deny_by_ms;		/* give up waiting for earlier responses then */
@@ -660,6 +663,10 @@ static void client_free(struct mux_client *c, bool reset)
 		kp_mux_sock_del(mdp, c->cookie);
 	ev_close(&c->e);
 	ev_close(&c->be);
+	ev_close(&c->sk);
+	if (c->sink_fd >= 0)
+		close(c->sink_fd);
+	c->sink_fd = -1;
 	free(c->buf[0]);
 	free(c->buf[1]);
 	c->buf[0] = c->buf[1] = NULL;
@@ -706,11 +713,38 @@ static bool unparsed(struct mux_client *c, __u64 now)
 	return ms.bytes + 1 < ti.tcpi_bytes_received;
 }
 
+/* @c's sockets: its own @fd, its overflow connection @bfd, its sink's ends @sfd (ours), @afd. */
+static void client_init(struct mux_client *c, struct mux *m, int fd, int bfd, int sfd, int afd)
+{
+	c->m = m;
+	c->e.ev.type = c->be.ev.type = c->sk.ev.type = EV_MUX;
+	c->e.kind = MK_CLIENT;
+	c->be.kind = MK_OVERFLOW;
+	c->sk.kind = MK_SINK;
+	c->e.obj = c->be.obj = c->sk.obj = c;
+	c->e.fd = fd;
+	c->be.fd = bfd;
+	c->sk.fd = sfd;
+	c->sink_fd = afd;
+}
+
+/* What the verdict sends us of @c comes out of a socketpair: one end in kp_mux_sinks. 0, -errno. */
+static int client_sink(struct mux_client *c)
+{
+	int sp[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp))
+		return -errno;
+	c->sk.fd = sp[0];
+	c->sink_fd = sp[1];
+	return kp_mux_sink_add(mdp, sp[1], c->cookie);
+}
+
 static void mux_accept(struct mux *m)
 {
 	struct sockaddr_storage ca;
 	socklen_t calen;
-	int fd, n, one = 1;
+	int fd, n, one = 1, err;
 
 	for (n = 0; n < 64; n++) {
 		struct mux_client *c;
@@ -731,27 +765,34 @@ static void mux_accept(struct mux *m)
 			m->rejected++;
 			continue;
 		}
-		c->m = m;
+		client_init(c, m, fd, -1, -1, -1);
 		c->id = ++kpd.next_conn_id;
-		c->e.ev.type = c->be.ev.type = EV_MUX;
-		c->e.kind = MK_CLIENT;
-		c->be.kind = MK_OVERFLOW;
-		c->e.obj = c->be.obj = c;
-		c->e.fd = fd;
-		c->be.fd = -1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		strp_limits(fd, &m->kcfg.req, m->msg_timeout_ms);
 		ms.conn_id = c->id;
 		list_add_tail(&c->node, &m->clients);
 		m->nclients++;
-		if (kp_sock_cookie(fd, &c->cookie) || kp_mux_sock_add(mdp, fd, c->cookie, &ms)) {
-			/* Closed before we got to it (only established sockets enter a map). */
+		if (kp_sock_cookie(fd, &c->cookie)) {
 			c->cookie = 0;
 			client_free(c, false);
 			continue;
 		}
-		/* Passed messages (overflow) and the end both show as readable. */
-		ev_set(&c->e, EPOLLIN | EPOLLRDHUP);
+		/* Its sink first: the verdict may need it at its first message. */
+		if ((err = client_sink(c))) {
+			kp_info("mux %s: no sink for a client (%s): refusing it", m->name,
+				strerror(-err));
+			m->rejected++;
+			client_free(c, true);
+			continue;
+		}
+		if (kp_mux_sock_add(mdp, fd, c->cookie, &ms)) {
+			/* Closed before we got to it (only established sockets enter a map). */
+			client_free(c, false);
+			continue;
+		}
+		/* Its end shows on its own socket; what we carry, on the sink. */
+		ev_set(&c->e, EPOLLRDHUP);
+		ev_set(&c->sk, EPOLLIN);
 		/* Bytes that arrived before the insert: make TCP tell the parser. */
 		setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
 	}
@@ -799,13 +840,63 @@ static void overflow_connect(struct mux_client *c)
 	ev_set(&c->be, EPOLLOUT);
 }
 
-/* Move what one side holds to the other; read more when it is empty. 0, or -errno. */
 static int discard(struct mux_client *c);
 static bool deny_start(struct mux_client *c);
 
+/* The client's FIN: its own socket reads 0 (its bytes go to the parser, not here). 1, 0, -errno. */
+static int client_fin(struct mux_client *c)
+{
+	char b;
+	ssize_t n;
+
+	if (c->ceof)
+		return 1;
+	n = recv(c->e.fd, &b, 1, MSG_DONTWAIT);
+	if (n == 0) {
+		c->ceof = true;
+		c->settle_ms = now_ms() + MUX_SETTLE_MS;
+		return 1;
+	}
+	if (n > 0)
+		return -EPROTO;	/* nothing is passed up a client's socket */
+	return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+}
+
+/*
+ * The client's bytes that kproxyd carries, from its sink: > 0 bytes; 0 at
+ * the end (its FIN, and every message the verdict sent us has come out:
+ * an incomplete one at the end is given until settle_ms); -1 and errno.
+ */
+static ssize_t carried_recv(struct mux_client *c, char *buf, size_t want)
+{
+	__u64 now = now_ms(), from;
+	struct kp_mux_sk ms;
+	ssize_t n = recv(c->sk.fd, buf, want, MSG_DONTWAIT);
+	int fin;
+
+	if (n > 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		return n;
+	fin = client_fin(c);
+	if (fin < 0) {
+		errno = -fin;
+		return -1;
+	}
+	if (fin && (kp_mux_sk_get(mdp, c->cookie, &ms) || now >= c->settle_ms + MUX_SETTLE_MS))
+		return 0;
+	if (fin) {
+		from = ms.flags & KP_MUX_OVERFLOW ? ms.pass_at : ms.deny_at;
+		if (c->rx + from >= ms.bytes && !unparsed(c, now))
+			return 0;
+		wake_at(now + 1);
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
+/* Move what one side holds to the other; read more when it is empty. 0, or -errno. */
 static int relay_dir(struct mux_client *c, int dir)
 {
-	int from = dir ? c->be.fd : c->e.fd, to = dir ? c->e.fd : c->be.fd;
+	int to = dir ? c->e.fd : c->be.fd;
 	bool *eof = dir ? &c->beof : &c->eof;
 	size_t want;
 	ssize_t n;
@@ -834,7 +925,7 @@ static int relay_dir(struct mux_client *c, int dir)
 		}
 		if (!c->buf[dir] && !(c->buf[dir] = malloc(KPD_RELAY_BUF)))
 			return -ENOMEM;
-		n = recv(from, c->buf[dir], want, MSG_DONTWAIT);
+		n = dir ? recv(c->be.fd, c->buf[1], want, MSG_DONTWAIT) : carried_recv(c, c->buf[0], want);
 		if (n > 0 && !dir && c->m->kcfg.l7_on && (c->denied || deny_start(c))) {
 			/*
 			 * The verdict flags a denial before it passes the denied
@@ -868,23 +959,19 @@ static const char deny_403[] = "HTTP/1.1 403 Forbidden\r\nContent-Type: text/pla
 static const char deny_400[] = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
 	"Content-Length: 12\r\nConnection: close\r\n\r\nBad Request\n";
 
-/* A denied client's bytes: read and dropped. 0, or -errno; ceof at its FIN. */
+/* A denied client's bytes: read from its sink and dropped. 0, or -errno; ceof at its FIN. */
 static int discard(struct mux_client *c)
 {
 	char buf[4096];
 	ssize_t n;
+	int fin;
 
-	while (!c->ceof) {
-		n = recv(c->e.fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n > 0)
-			continue;
-		if (n == 0)
-			c->ceof = true;
-		else if (errno != EAGAIN && errno != EINTR)
-			return -errno;
-		break;
-	}
-	return 0;
+	while ((n = recv(c->sk.fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+		;
+	if (n < 0 && errno != EAGAIN && errno != EINTR)
+		return -errno;
+	fin = client_fin(c);
+	return fin < 0 ? fin : 0;
 }
 
 /* The 403 (or 400: a request the policy could not judge), unless deny_action is close. */
@@ -939,7 +1026,7 @@ static void deny_step(struct mux_client *c)
 				client_free(c, true);
 				return;
 			}
-			ev_set(&c->e, c->ceof ? 0 : EPOLLIN | EPOLLRDHUP);
+			ev_set(&c->e, c->ceof ? 0 : EPOLLRDHUP);
 			wake_at(now + 1);
 			return;
 		}
@@ -949,7 +1036,7 @@ static void deny_step(struct mux_client *c)
 		client_free(c, false);
 		return;
 	}
-	ev_set(&c->e, EPOLLIN | EPOLLRDHUP);
+	ev_set(&c->e, EPOLLRDHUP);
 	wake_at(c->deny_by_ms);
 }
 
@@ -963,7 +1050,6 @@ static bool deny_start(struct mux_client *c)
 	if (kp_mux_sk_get(mdp, c->cookie, &ms) || !(ms.flags & KP_MUX_DENIED))
 		return false;
 	c->denied = true;
-	c->ceof = false;	/* discard() finds the end after the passed bytes */
 	c->deny_by_ms = now_ms() + MUX_DRAIN_MS;
 	/* overflow: relay what came before the denied request */
 	c->deny_limit = ms.deny_at > ms.pass_at ? ms.deny_at - ms.pass_at : 0;
@@ -1000,14 +1086,15 @@ static void overflow_step(struct mux_client *c)
 	if (c->fin_sent && c->bfin_sent) {
 		if (c->denied && !discard(c) && !c->ceof && now_ms() < c->deny_by_ms) {
 			ev_set(&c->be, 0);
-			ev_set(&c->e, EPOLLIN | EPOLLRDHUP);
+			ev_set(&c->e, EPOLLRDHUP);
 			wake_at(c->deny_by_ms);
 			return;
 		}
 		client_free(c, false);
 		return;
 	}
-	ev_set(&c->e, (c->eof || c->len[0] ? 0 : EPOLLIN | EPOLLRDHUP) | (c->len[1] ? EPOLLOUT : 0));
+	ev_set(&c->e, (c->ceof ? 0 : EPOLLRDHUP) | (c->len[1] ? EPOLLOUT : 0));
+	ev_set(&c->sk, c->eof || c->len[0] ? 0 : EPOLLIN);
 	ev_set(&c->be, (c->beof || c->len[1] ? 0 : EPOLLIN | EPOLLRDHUP) | (c->len[0] ? EPOLLOUT : 0));
 }
 
@@ -1025,6 +1112,12 @@ static bool client_handed(struct mux_client *c)
 
 	if (kp_mux_sk_get(mdp, c->cookie, &ms))
 		return false;
+	if (ms.flags & KP_MUX_SINKLESS) {
+		kp_warn("mux %s: a message of client %llu found no sink: resetting it", c->m->name,
+			(unsigned long long)c->id);
+		client_free(c, true);
+		return true;
+	}
 	if (ms.flags & KP_MUX_OVERFLOW) {
 		c->overflow = true;
 		c->eof = false;
@@ -1043,9 +1136,22 @@ static bool client_handed(struct mux_client *c)
 	return false;
 }
 
+/* Its sink is readable: the verdict sent us a message of it (overflow, denied). */
+static void sink_event(struct mux_client *c)
+{
+	if (c->overflow)
+		overflow_step(c);
+	else if (c->denied)
+		deny_step(c);
+	else if (!client_handed(c)) {
+		kp_warn("mux %s: client %llu: bytes on its sink without a reason: resetting it",
+			c->m->name, (unsigned long long)c->id);
+		client_free(c, true);
+	}
+}
+
 static void client_event(struct mux_client *c, __u32 events)
 {
-
 	if (c->overflow) {
 		overflow_step(c);
 		return;
@@ -1070,7 +1176,7 @@ static void client_event(struct mux_client *c, __u32 events)
 		/* The client is done sending: close once it has its responses. */
 		c->eof = true;
 		c->close_by_ms = now_ms() + MUX_DRAIN_MS;
-		c->settle_ms = now_ms() + 200;
+		c->settle_ms = now_ms() + MUX_SETTLE_MS;
 		ev_set(&c->e, 0);
 		wake_at(now_ms() + 1);
 	}
@@ -1080,7 +1186,8 @@ void mux_event(struct ev_src *src, __u32 events)
 {
 	struct mux_ev *e = container_of(src, struct mux_ev, ev);
 
-	if ((e->kind == MK_CLIENT || e->kind == MK_OVERFLOW) && ((struct mux_client *)e->obj)->dead)
+	if ((e->kind == MK_CLIENT || e->kind == MK_OVERFLOW || e->kind == MK_SINK) &&
+	    ((struct mux_client *)e->obj)->dead)
 		return;
 	switch (e->kind) {
 	case MK_LISTEN:
@@ -1097,6 +1204,9 @@ void mux_event(struct ev_src *src, __u32 events)
 	}
 	case MK_CLIENT:
 		client_event(e->obj, events);
+		break;
+	case MK_SINK:
+		sink_event(e->obj);
 		break;
 	case MK_OVERFLOW: {
 		struct mux_client *c = e->obj;
@@ -1195,8 +1305,8 @@ void mux_tick(void)
 			if (c->overflow) {
 				if (c->be.fd < 0)
 					overflow_connect(c);
-				else if (c->denied)
-					overflow_step(c);
+				else if (c->denied || (c->ceof && !c->eof && !c->connecting))
+					overflow_step(c);	/* its end: the last bytes, or settle_ms */
 				continue;
 			}
 			if (c->denied) {
@@ -1522,7 +1632,11 @@ static json_object *client_handover_json(struct mux_client *c)
 #undef N
 	put_u64(o, "fd", c->e.fd);
 	put_u64(o, "bfd", c->be.fd >= 0 ? (__u64)c->be.fd : ~0ULL);
+	put_u64(o, "sfd", c->sk.fd);
+	put_u64(o, "afd", c->sink_fd);
 	handover_keep_fd(c->e.fd);
+	handover_keep_fd(c->sk.fd);
+	handover_keep_fd(c->sink_fd);
 	if (c->be.fd >= 0)
 		handover_keep_fd(c->be.fd);
 	for (dir = 0; dir < 2; dir++) {
@@ -1574,7 +1688,7 @@ static int fd_of(json_object *o, const char *k)
 {
 	__u64 v = ju64(o, k);
 
-	if (v > 0x7fffffff)
+	if (v > 0x7fffffff || !json_object_object_get_ex(o, k, NULL))
 		return -1;
 	handover_adopt_fd((int)v);
 	return (int)v;
@@ -1608,20 +1722,19 @@ static void mux_adopt_sockets(struct mux *m, json_object *ho)
 		json_object *co = json_object_array_get_idx(clients, i), *v;
 		struct mux_client *c = calloc(1, sizeof(*c));
 		int fd = fd_of(co, "fd"), bfd = fd_of(co, "bfd");
+		int sfd = fd_of(co, "sfd"), afd = fd_of(co, "afd");
 
 		if (!c) {
 			close(fd);
 			if (bfd >= 0)
 				close(bfd);
+			if (sfd >= 0)
+				close(sfd);
+			if (afd >= 0)
+				close(afd);
 			continue;
 		}
-		c->m = m;
-		c->e.ev.type = c->be.ev.type = EV_MUX;
-		c->e.kind = MK_CLIENT;
-		c->be.kind = MK_OVERFLOW;
-		c->e.obj = c->be.obj = c;
-		c->e.fd = fd;
-		c->be.fd = bfd;
+		client_init(c, m, fd, bfd, sfd, afd);
 #define F(f) c->f = jbool(co, #f);
 		CLIENT_FLAGS(F)
 #undef F
@@ -1642,20 +1755,25 @@ static void mux_adopt_sockets(struct mux *m, json_object *ho)
 		}
 		list_add_tail(&c->node, &m->clients);
 		m->nclients++;
+		/* A client of a kproxyd without sinks gets one (else its overflow is reset). */
+		if (c->sk.fd < 0 && client_sink(c))
+			kp_warn("mux %s: no sink for client %llu after the restart", m->name,
+				(unsigned long long)c->id);
 		/* Its events as they were; mux_tick() carries on what waits. */
+		ev_set(&c->sk, EPOLLIN);
 		if (c->overflow)
 			overflow_step(c);
 		else if (c->denied)
 			deny_step(c);
 		else
-			ev_set(&c->e, c->eof ? 0 : EPOLLIN | EPOLLRDHUP);
+			ev_set(&c->e, c->eof ? 0 : EPOLLRDHUP);
 	}
 }
 
 /* A mux that could not be made again: the sockets it had close. */
 static void close_handed(json_object *o)
 {
-	static const char *const keys[] = { "fd", "bfd" };
+	static const char *const keys[] = { "fd", "bfd", "sfd", "afd" };
 	json_object *arr;
 	size_t i, k;
 	int fd;
@@ -1669,7 +1787,7 @@ static void close_handed(json_object *o)
 				close(fd);
 	if (json_object_object_get_ex(o, "clients", &arr))
 		for (i = 0; i < json_object_array_length(arr); i++)
-			for (k = 0; k < 2; k++)
+			for (k = 0; k < 4; k++)
 				if ((fd = fd_of(json_object_array_get_idx(arr, i), keys[k])) >= 0)
 					close(fd);
 }
