@@ -117,9 +117,10 @@ static size_t bpf_answer(const __u8 *in, size_t len, size_t expect, int *err)
 	struct kp_mux_sk bms = { .mux_id = 0, .role = KP_MUX_BACKEND, .slot = 0 };
 	static __u8 got[KP_PARSE_LINE_SCAN * 4], back[KP_PARSE_LINE_SCAN * 4];
 	size_t n = 0, nback = 0;
-	int a, b, c, d;
+	int a, b, c, d, sink[2];
 	socklen_t l;
 	__u32 k = 0;
+	__u64 ck, v;
 
 	if (tcp_pair(&d, &c) || tcp_pair(&a, &b)) {
 		fprintf(stderr, "parseagree: loopback: %s\n", strerror(errno));
@@ -134,6 +135,17 @@ static size_t bpf_answer(const __u8 *in, size_t len, size_t expect, int *err)
 			exit(2);
 		}
 	}
+	/* Its sink, as kproxyd makes one: what overflows comes out of sink[0]. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sink)) {
+		fprintf(stderr, "parseagree: socketpair: %s\n", strerror(errno));
+		exit(2);
+	}
+	ck = cookie_of(b);
+	v = sink[1];
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.kp_mux_sinks), &ck, &v, BPF_ANY)) {
+		fprintf(stderr, "parseagree: sink: %s\n", strerror(errno));
+		exit(2);
+	}
 	insert(b, &cms);
 	if (len && write(a, in, len) != (ssize_t)len) {
 		fprintf(stderr, "parseagree: write: %s\n", strerror(errno));
@@ -142,13 +154,13 @@ static size_t bpf_answer(const __u8 *in, size_t len, size_t expect, int *err)
 	int bfd = b;	/* -1 once b has its error: what it passed before may still come */
 
 	for (;;) {
-		struct pollfd p[3] = { { .fd = d, .events = POLLIN }, { .fd = a, .events = POLLIN },
-				       { .fd = bfd, .events = POLLIN } };
+		struct pollfd p[4] = { { .fd = d, .events = POLLIN }, { .fd = a, .events = POLLIN },
+				       { .fd = sink[0], .events = POLLIN }, { .fd = bfd } };
 		/* Only a stream of whole messages has nothing more to wait for. */
 		int done = n == expect && nback == expect && expect == len, r;
 		ssize_t m;
 
-		r = poll(p, 3, done ? 1 : quiet_ms);
+		r = poll(p, 4, done ? 1 : quiet_ms);
 		if (r <= 0)
 			break;
 		if (p[0].revents & POLLIN) {
@@ -169,10 +181,10 @@ static size_t bpf_answer(const __u8 *in, size_t len, size_t expect, int *err)
 		if (p[2].revents & POLLIN) {
 			/*
 			 * Overflow: more than 64 requests outstanding, and the verdict
-			 * passes whole messages to the client socket for kproxyd (here
+			 * sends whole messages to the client's sink for kproxyd (here
 			 * us); they follow the redirected ones in the stream.
 			 */
-			m = recv(b, got, sizeof(got), MSG_DONTWAIT);
+			m = recv(sink[0], got, sizeof(got), MSG_DONTWAIT);
 			if (m > 0) {
 				if (n + m <= len && memcmp(got, in + n, m))
 					n = (size_t)-1 - m;
@@ -181,7 +193,7 @@ static size_t bpf_answer(const __u8 *in, size_t len, size_t expect, int *err)
 				continue;
 			}
 		}
-		if (p[2].revents & (POLLERR | POLLHUP))
+		if (p[3].revents & (POLLERR | POLLHUP))
 			bfd = -1;	/* wait for the quiet instead: redirected bytes may lag */
 	}
 	*err = 0;
@@ -191,6 +203,8 @@ static size_t bpf_answer(const __u8 *in, size_t len, size_t expect, int *err)
 	forget(c);
 	close(a);
 	close(d);
+	close(sink[0]);
+	close(sink[1]);	/* leaves kp_mux_sinks */
 	return n;
 }
 
