@@ -864,8 +864,10 @@ static int client_fin(struct mux_client *c)
 
 /*
  * The client's bytes that kproxyd carries, from its sink: > 0 bytes; 0 at
- * the end (its FIN, and every message the verdict sent us has come out:
- * an incomplete one at the end is given until settle_ms); -1 and errno.
+ * the end (its FIN, and every message the verdict sent us has come out;
+ * the parser gets until settle_ms for what came with the FIN, an incomplete
+ * message is never sent, and the sink gets MUX_SETTLE_MS more for what is
+ * still on its way); -1 and errno.
  */
 static ssize_t carried_recv(struct mux_client *c, char *buf, size_t want)
 {
